@@ -1,0 +1,55 @@
+# emotions: train, evaluate and serve a Keras facial-emotion classifier from Go.
+# `make setup` installs everything (idempotent); every other target depends on it.
+SHELL := /bin/bash
+VENV   := .venv
+PY     := $(VENV)/bin/python
+TFLIB  := .tflib
+STAMP  := $(VENV)/.emotions-setup-v1
+BIN    := bin/emotions
+REQS   := savedmodel/requirements.txt
+
+# cgo flags for graft: headers and libraries of the tensorflow-cpu wheel (see .tflib/env.mk).
+-include $(TFLIB)/env.mk
+export CGO_ENABLED := 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup build test demo vet fmt clean experiment bench-preprocess bench-train bench-predict bench-memory bench-serve
+
+setup: $(STAMP) $(TFLIB)/env.mk
+
+$(STAMP): $(REQS)
+	@command -v python3 >/dev/null || { echo "setup: python3 (3.11) is needed"; exit 1; }
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r $(REQS)
+	@# tensorflow-serving-api declares a dependency on `tensorflow` (not tensorflow-cpu): --no-deps.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps tensorflow-serving-api==2.18.1
+	@touch $@
+
+$(TFLIB)/env.mk: $(STAMP) scripts/tflink.sh
+	bash scripts/tflink.sh $(PY) $(TFLIB)
+
+build: setup
+	go build -o $(BIN) ./cmd/emotions
+
+test: build
+	go vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$unformatted" ] || { echo "gofmt: $$unformatted"; exit 1; }
+	go test -count=1 -timeout 40m ./...
+
+vet: setup
+	go vet ./...
+
+demo: build
+	bash scripts/demo.sh
+
+experiment: build
+	$(BIN) experiment run $(NAME)
+
+bench-preprocess: build
+	bash experiments/bench_preprocess.sh
+
+bench-train bench-predict bench-memory bench-serve: build
+	bash experiments/$(subst -,_,$@).sh
+
+clean:
+	rm -rf $(BIN) $(TFLIB)

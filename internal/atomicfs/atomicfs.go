@@ -1,0 +1,196 @@
+// Package atomicfs writes files and whole directories so that a reader (or a run killed with
+// kill -9 at any moment) sees either the old content or the new, never half of it: write to a
+// temporary name in the same directory, fsync, then rename over the target.
+package atomicfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// WriteFile writes data to path atomically.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return WriteFileFunc(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFileFunc streams write's output to path atomically.
+func WriteFileFunc(path string, perm os.FileMode, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := write(f); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write %s: fsync: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+// TempDir makes a temporary directory beside dst (same filesystem, so the final rename is
+// atomic); its name starts with a dot so listings of versions or runs skip it.
+func TempDir(dst string) (string, error) {
+	parent := filepath.Dir(dst)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", parent, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("create a temporary directory beside %s: %w", dst, err)
+	}
+	return tmp, os.Chmod(tmp, 0o755)
+}
+
+// WriteDir fills a temporary directory with fill, fsyncs everything in it, and puts it in
+// place of dst. An existing dst is swapped out in one step (renameat2 RENAME_EXCHANGE), so
+// dst is a complete directory at every moment; the old content is then removed.
+func WriteDir(dst string, fill func(tmp string) error) error {
+	tmp, err := TempDir(dst)
+	if err != nil {
+		return err
+	}
+	if err := fill(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := SyncTree(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	return Replace(tmp, dst)
+}
+
+// Replace moves the directory src to dst, atomically replacing any existing dst.
+func Replace(src, dst string) error {
+	_, err := os.Lstat(dst)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.Rename(src, dst); err != nil {
+			return fmt.Errorf("rename %s -> %s: %w", src, dst, err)
+		}
+	case err != nil:
+		return fmt.Errorf("stat %s: %w", dst, err)
+	default:
+		if err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_EXCHANGE); err != nil {
+			// Filesystems without RENAME_EXCHANGE: move the old one aside first. dst is
+			// missing for an instant; the old copy stays at src's name until then.
+			old := src + ".old"
+			if err := os.Rename(dst, old); err != nil {
+				return fmt.Errorf("replace %s: %w", dst, err)
+			}
+			if err := os.Rename(src, dst); err != nil {
+				os.Rename(old, dst)
+				return fmt.Errorf("replace %s: %w", dst, err)
+			}
+			src = old
+		}
+		// src now holds the previous content.
+		if err := os.RemoveAll(src); err != nil {
+			return fmt.Errorf("remove the previous %s: %w", dst, err)
+		}
+	}
+	return syncDir(filepath.Dir(dst))
+}
+
+// SyncTree fsyncs every file and directory under root.
+func SyncTree(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := f.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("fsync %s: %w", p, err)
+		}
+		return nil
+	})
+}
+
+// LinkOrCopy makes dst hold src's content: a hard link when possible (files that are never
+// rewritten in place, like saved_model.pb, need not be copied for every checkpoint), else a copy.
+func LinkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
+	if err != nil {
+		return fmt.Errorf("copy to %s: %w", dst, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s -> %s: %w", src, dst, err)
+	}
+	return out.Close()
+}
+
+// LinkTree reproduces the tree at src under dst with LinkOrCopy.
+func LinkTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		return LinkOrCopy(p, target)
+	})
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package tfgraph
+
+import (
+	"fmt"
+
+	tf "github.com/wamuir/graft/tensorflow"
+)
+
+// The typed API over the exporter's endpoints (see savedmodel/export.py make_endpoints).
+// Images are NHWC float32, already normalised; labels are one-hot (or soft) float32 [n, C].
+
+func (m *Model) imageTensor(x []float32, n int) (*tf.Tensor, error) {
+	s := int64(m.Meta.InputSize)
+	if n <= 0 {
+		return nil, fmt.Errorf("empty batch")
+	}
+	t, err := Float32Tensor(x, int64(n), s, s, 3)
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	return t, nil
+}
+
+// Predict runs serve on n images and returns n*C probabilities, row-major.
+func (m *Model) Predict(x []float32, n int) ([]float32, error) {
+	images, err := m.imageTensor(x, n)
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.Run(m.signatureFor("serve"), map[string]*tf.Tensor{"images": images})
+	if err != nil {
+		return nil, err
+	}
+	return Float32s(out["probabilities"])
+}
+
+// StepResult is what one train_step reports (Keras' batch logs).
+type StepResult struct{ Loss, Accuracy float64 }
+
+// TrainStep runs one optimizer step on n images. weights may be nil (all ones).
+func (m *Model) TrainStep(x, labels, weights []float32, n int) (StepResult, error) {
+	images, err := m.imageTensor(x, n)
+	if err != nil {
+		return StepResult{}, err
+	}
+	lab, err := Float32Tensor(labels, int64(n), int64(len(m.Meta.Classes)))
+	if err != nil {
+		return StepResult{}, fmt.Errorf("labels: %w", err)
+	}
+	if weights == nil {
+		weights = ones(n)
+	}
+	w, err := Float32Tensor(weights, int64(n))
+	if err != nil {
+		return StepResult{}, fmt.Errorf("sample weights: %w", err)
+	}
+	out, err := m.Run(m.trainSignature(), map[string]*tf.Tensor{"images": images, "labels": lab, "sample_weights": w})
+	if err != nil {
+		return StepResult{}, err
+	}
+	loss, err := Scalar(out["loss"])
+	if err != nil {
+		return StepResult{}, fmt.Errorf("train_step loss: %w", err)
+	}
+	acc, err := Scalar(out["accuracy"])
+	if err != nil {
+		return StepResult{}, fmt.Errorf("train_step accuracy: %w", err)
+	}
+	return StepResult{Loss: loss, Accuracy: acc}, nil
+}
+
+// trainSignature picks the XLA-compiled train step on GPU (what Keras' jit_compile="auto"
+// does), the plain one on CPU, unless Options.XLA says otherwise.
+func (m *Model) trainSignature() string {
+	useXLA := m.Options.XLA == "on" || ((m.Options.XLA == "" || m.Options.XLA == "auto") && m.HasGPU())
+	if useXLA {
+		if _, ok := m.Signature(m.signatureFor("train_step_xla")); ok {
+			return m.signatureFor("train_step_xla")
+		}
+	}
+	return m.signatureFor("train_step")
+}
+
+// TrainSignature names the signature TrainStep runs.
+func (m *Model) TrainSignature() string { return m.trainSignature() }
+
+// EvalResult holds sums over a batch, so batches aggregate exactly.
+type EvalResult struct{ LossSum, Correct float64 }
+
+// Evaluate runs evaluate (training=False) on n images.
+func (m *Model) Evaluate(x, labels []float32, n int) (EvalResult, error) {
+	images, err := m.imageTensor(x, n)
+	if err != nil {
+		return EvalResult{}, err
+	}
+	lab, err := Float32Tensor(labels, int64(n), int64(len(m.Meta.Classes)))
+	if err != nil {
+		return EvalResult{}, fmt.Errorf("labels: %w", err)
+	}
+	out, err := m.Run(m.signatureFor("evaluate"), map[string]*tf.Tensor{"images": images, "labels": lab})
+	if err != nil {
+		return EvalResult{}, err
+	}
+	loss, err := Scalar(out["loss_sum"])
+	if err != nil {
+		return EvalResult{}, err
+	}
+	correct, err := Scalar(out["correct"])
+	if err != nil {
+		return EvalResult{}, err
+	}
+	return EvalResult{LossSum: loss, Correct: correct}, nil
+}
+
+// SetLearningRate assigns the optimizer's learning rate and returns the value it now holds
+// (a float32 variable, so rounded as Keras would store it).
+func (m *Model) SetLearningRate(lr float64) (float64, error) {
+	t, err := tf.NewTensor(float32(lr))
+	if err != nil {
+		return 0, err
+	}
+	out, err := m.Run(m.signatureFor("set_learning_rate"), map[string]*tf.Tensor{"learning_rate": t})
+	if err != nil {
+		return 0, err
+	}
+	return Scalar(out["learning_rate"])
+}
+
+// OptimizerState is the optimizer's learning rate and step count.
+type OptimizerState struct {
+	LearningRate float64
+	Iterations   int64
+}
+
+// State reads the optimizer's learning rate and iteration count.
+func (m *Model) State() (OptimizerState, error) {
+	out, err := m.Run(m.signatureFor("get_state"), map[string]*tf.Tensor{})
+	if err != nil {
+		return OptimizerState{}, err
+	}
+	lr, err := Scalar(out["learning_rate"])
+	if err != nil {
+		return OptimizerState{}, err
+	}
+	it, err := Scalar(out["iterations"])
+	if err != nil {
+		return OptimizerState{}, err
+	}
+	return OptimizerState{LearningRate: lr, Iterations: int64(it)}, nil
+}
+
+func ones(n int) []float32 {
+	w := make([]float32, n)
+	for i := range w {
+		w[i] = 1
+	}
+	return w
+}
