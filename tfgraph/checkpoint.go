@@ -20,10 +20,20 @@ var staticModelFiles = []string{"saved_model.pb", savedmodel.MetadataFile, "vari
 // Save writes the session's current variables (weights, optimizer slots and iteration count,
 // learning rate, BatchNorm statistics, Dropout seed state) as a complete SavedModel at dir,
 // atomically: dir is either the previous complete model or the new one, at every moment.
-func (m *Model) Save(dir string) error {
+func (m *Model) Save(dir string) error { return m.SaveWithFiles(dir, nil) }
+
+// SaveWithFiles is Save plus extra files (name -> content) written into the same directory
+// in the same atomic step, e.g. a training loop's resume state beside the variables it
+// belongs to.
+func (m *Model) SaveWithFiles(dir string, extra map[string][]byte) error {
 	m.saveMu.Lock()
 	defer m.saveMu.Unlock()
 	return atomicfs.WriteDir(dir, func(tmp string) error {
+		for name, content := range extra {
+			if err := os.WriteFile(filepath.Join(tmp, name), content, 0o644); err != nil {
+				return fmt.Errorf("save %s: %w", dir, err)
+			}
+		}
 		if err := m.saveVariables(filepath.Join(tmp, "variables", "variables")); err != nil {
 			return err
 		}
@@ -37,10 +47,10 @@ func (m *Model) Save(dir string) error {
 			}
 		}
 		for _, sub := range []string{"assets", "assets.extra", servingDir(m.Meta)} {
-			src := filepath.Join(m.Dir, sub)
 			if sub == "" {
 				continue
 			}
+			src := filepath.Join(m.Dir, sub)
 			if _, err := os.Stat(src); err == nil {
 				if err := atomicfs.LinkTree(src, filepath.Join(tmp, sub)); err != nil {
 					return fmt.Errorf("save %s: %w", dir, err)
