@@ -7,6 +7,10 @@ TFLIB  := .tflib
 STAMP  := $(VENV)/.emotions-setup-v1
 BIN    := bin/emotions
 REQS   := savedmodel/requirements.txt
+# The TensorFlow wheel whose C API the binary links. Dockerfile.gpu sets tensorflow==2.18.1
+# (the GPU build) with VENV_FLAGS=--system-site-packages to use the image's own install.
+TF_PACKAGE ?= tensorflow-cpu==2.18.1
+VENV_FLAGS ?=
 
 # cgo flags for graft: headers and libraries of the tensorflow-cpu wheel (see .tflib/env.mk).
 -include $(TFLIB)/env.mk
@@ -19,8 +23,8 @@ setup: $(STAMP) $(TFLIB)/env.mk
 
 $(STAMP): $(REQS)
 	@command -v python3 >/dev/null || { echo "setup: python3 (3.11) is needed"; exit 1; }
-	@[ -x $(PY) ] || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r $(REQS)
+	@[ -x $(PY) ] || python3 -m venv $(VENV_FLAGS) $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "$(TF_PACKAGE)" -r $(REQS)
 	@# tensorflow-serving-api declares a dependency on `tensorflow` (not tensorflow-cpu): --no-deps.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps tensorflow-serving-api==2.18.1
 	@touch $@

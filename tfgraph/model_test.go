@@ -231,3 +231,36 @@ func TestMissingSignature(t *testing.T) {
 		t.Fatalf("want an error naming evaluate_v2, got %v", err)
 	}
 }
+
+// The real InceptionResNetV2 at 80x80 (the seed's backbone, random init) exports, loads and
+// trains two steps of batch 8 from Go; Go's serve output matches Python's on the same model.
+func TestInceptionResNetV2TrainsFromGo(t *testing.T) {
+	dir := testutil.ExportModel(t, "--backbone", "inception_resnet_v2", "--seed", "0", "--no-xla")
+	work := t.TempDir()
+	g := runGolden(t, dir, work, "--steps", "0")
+	x, labels := readFloats(t, filepath.Join(work, "x.bin")), readFloats(t, filepath.Join(work, "labels.bin"))
+	m := load(t, dir)
+	if m.Meta.Backbone != "inception_resnet_v2" || m.Meta.Params < 50_000_000 {
+		t.Fatalf("metadata: %s with %d parameters", m.Meta.Backbone, m.Meta.Params)
+	}
+	probs, err := m.Predict(x, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxDiff(probs, g.Probabilities); d > 1e-5 {
+		t.Fatalf("IRv2 serve differs from Python by %g", d)
+	}
+	for step := 0; step < 2; step++ {
+		r, err := m.TrainStep(x, labels, nil, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0) || r.Loss <= 0 {
+			t.Fatalf("step %d: loss %v", step, r.Loss)
+		}
+	}
+	st, err := m.State()
+	if err != nil || st.Iterations != 2 {
+		t.Fatalf("optimizer state %+v, %v: want 2 iterations", st, err)
+	}
+}

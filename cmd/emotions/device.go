@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/emotions-dev/emotions/tfgraph"
+)
+
+// deviceFlags are global: every command opens its session with the same device options.
+func deviceFlags() []cli.Flag {
+	d := tfgraph.DefaultOptions()
+	return []cli.Flag{
+		&cli.StringFlag{Name: "device", Value: d.Device, EnvVars: []string{"EMOTIONS_DEVICE"}, Usage: "auto (a GPU if TensorFlow sees one), cpu, or gpu (fail without one)"},
+		&cli.StringFlag{Name: "gpu-devices", EnvVars: []string{"EMOTIONS_GPU_DEVICES"}, Usage: "GPUs to use, as CUDA indices (e.g. 0 or 0,1); default all"},
+		&cli.BoolFlag{Name: "gpu-allow-growth", Value: d.AllowGrowth, EnvVars: []string{"EMOTIONS_GPU_ALLOW_GROWTH"}, Usage: "take GPU memory as needed rather than all at start (lets serve share a GPU)"},
+		&cli.Float64Flag{Name: "gpu-memory-fraction", EnvVars: []string{"EMOTIONS_GPU_MEMORY_FRACTION"}, Usage: "cap on the share of GPU memory TensorFlow takes (0 = no cap)"},
+		&cli.IntFlag{Name: "threads", EnvVars: []string{"EMOTIONS_THREADS"}, Usage: "TensorFlow intra-op threads (0 = all cores)"},
+		&cli.IntFlag{Name: "inter-op-threads", EnvVars: []string{"EMOTIONS_INTER_OP_THREADS"}, Usage: "TensorFlow inter-op threads (0 = TensorFlow's default)"},
+		&cli.StringFlag{Name: "xla", Value: d.XLA, EnvVars: []string{"EMOTIONS_XLA"}, Usage: "XLA-compiled train step: auto (on GPU only, like Keras), on, off"},
+	}
+}
+
+func sessionOptions(c *cli.Context) tfgraph.Options {
+	return tfgraph.Options{
+		Device:         c.String("device"),
+		VisibleDevices: c.String("gpu-devices"),
+		AllowGrowth:    c.Bool("gpu-allow-growth"),
+		MemoryFraction: c.Float64("gpu-memory-fraction"),
+		IntraOpThreads: c.Int("threads"),
+		InterOpThreads: c.Int("inter-op-threads"),
+		XLA:            c.String("xla"),
+	}
+}
+
+// resolveModel accepts a model directory or a run directory (then its best/ model).
+func resolveModel(path string) string {
+	if path == "" {
+		return path
+	}
+	if _, err := os.Stat(filepath.Join(path, "saved_model.pb")); err == nil {
+		return path
+	}
+	best := filepath.Join(path, "best")
+	if _, err := os.Stat(filepath.Join(best, "saved_model.pb")); err == nil {
+		return best
+	}
+	return path
+}
+
+// openModel loads --model (or PATH) with the global device options.
+func openModel(c *cli.Context, path string) (*tfgraph.Model, error) {
+	if path == "" {
+		return nil, cli.Exit("no model: pass --model DIR (a model from `emotions new-model` or a run directory)", 2)
+	}
+	m, err := tfgraph.Load(resolveModel(path), sessionOptions(c))
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func modelFlag(required bool) *cli.StringFlag {
+	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: required, EnvVars: []string{"EMOTIONS_MODEL"},
+		Usage: "model directory (from `emotions new-model`) or run directory (its best/ model is used)"}
+}
+
+func usageError(format string, args ...any) error {
+	return cli.Exit(fmt.Sprintf(format, args...), 2)
+}

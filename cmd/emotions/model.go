@@ -1,0 +1,177 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/emotions-dev/emotions/savedmodel"
+	"github.com/emotions-dev/emotions/tfgraph"
+)
+
+func newModelCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "new-model",
+		Usage: "export a new Keras model (the seed's InceptionResNetV2 head, another backbone, or your own .keras) as a trainable SavedModel",
+		Description: "Runs savedmodel/export.py in the project's venv. The model directory holds the training SavedModel\n" +
+			"(serve, train_step, evaluate, set_learning_rate signatures), emotions.json (input size, classes,\n" +
+			"normalisation) and a serving-only copy used by `emotions export`. InceptionResNetV2 takes about a minute.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "directory to create (must not exist)"},
+			&cli.StringFlag{Name: "backbone", Value: "inception_resnet_v2", Usage: "inception_resnet_v2 (the seed's), vgg16, resnet50, resnet101, or tiny (a small CNN for tests)"},
+			&cli.StringFlag{Name: "weights", Value: "none", Usage: "none (random init), imagenet (Keras downloads them: needs network), a .h5/.keras file of backbone weights, or an emotions model directory to copy matching weights from (e.g. a pre-training run's best/)"},
+			&cli.StringFlag{Name: "from", Usage: "wrap your own Keras 3 classifier (.keras: one (S,S,3) image input, softmax output) instead of building one"},
+			&cli.IntFlag{Name: "input-size", Value: 80, Usage: "square input size in pixels (the seed's 80)"},
+			&cli.StringFlag{Name: "classes", Value: "angry,happy,normal,sad", Usage: "class names in output order, comma-separated"},
+			&cli.IntFlag{Name: "seed", Value: 0, Usage: "initialisation and Dropout seed"},
+			&cli.Float64Flag{Name: "learning-rate", Value: 1e-3, Usage: "Adam's initial learning rate"},
+			&cli.StringFlag{Name: "normalization", Value: "rescale", Usage: "pixel normalisation: rescale ([0,1], the seed's), tf ([-1,1]), caffe, torch, or backbone (the backbone's own preprocess_input)"},
+			&cli.Float64Flag{Name: "dropout", Value: 0.5, Usage: "Dropout rate of the head"},
+			&cli.IntFlag{Name: "dense", Value: 64, Usage: "units of the head's Dense(relu) layer"},
+			&cli.BoolFlag{Name: "no-xla", Usage: "do not export the XLA-compiled train step variant"},
+		},
+		Action: func(c *cli.Context) error {
+			args := []string{"--out", c.String("out"), "--backbone", c.String("backbone"), "--weights", c.String("weights"),
+				"--input-size", strconv.Itoa(c.Int("input-size")), "--classes", c.String("classes"),
+				"--seed", strconv.Itoa(c.Int("seed")), "--learning-rate", strconv.FormatFloat(c.Float64("learning-rate"), 'g', -1, 64),
+				"--normalization", c.String("normalization"), "--dropout", strconv.FormatFloat(c.Float64("dropout"), 'g', -1, 64),
+				"--dense", strconv.Itoa(c.Int("dense"))}
+			if f := c.String("from"); f != "" {
+				args = append(args, "--from", f)
+			}
+			if c.Bool("no-xla") {
+				args = append(args, "--no-xla")
+			}
+			if c.String("backbone") == "inception_resnet_v2" && c.String("from") == "" {
+				fmt.Fprintln(os.Stderr, "building InceptionResNetV2: this takes about a minute and ~3 GB of memory")
+			}
+			if err := savedmodel.Export(args, os.Stderr); err != nil {
+				return err
+			}
+			fmt.Println(c.String("out"))
+			return nil
+		},
+	}
+}
+
+// modelInfo is `emotions info --json`.
+type modelInfo struct {
+	Dir               string                   `json:"dir"`
+	Backbone          string                   `json:"backbone"`
+	Weights           string                   `json:"weights"`
+	InputSize         int                      `json:"input_size"`
+	Classes           []string                 `json:"classes"`
+	Normalization     savedmodel.Normalization `json:"normalization"`
+	Params            int64                    `json:"params"`
+	Signatures        map[string]signatureInfo `json:"signatures"`
+	TrainSignature    string                   `json:"train_signature"`
+	LearningRate      float64                  `json:"learning_rate"`
+	Iterations        int64                    `json:"iterations"`
+	TensorFlow        string                   `json:"tensorflow_version"`
+	ExportTensorFlow  string                   `json:"export_tensorflow_version"`
+	KerasVersion      string                   `json:"keras_version"`
+	Devices           []string                 `json:"devices"`
+	ServingOnlyExport bool                     `json:"serving_export_available"`
+}
+
+type signatureInfo struct {
+	Inputs  map[string]tensorInfo `json:"inputs"`
+	Outputs map[string]tensorInfo `json:"outputs"`
+}
+
+type tensorInfo struct {
+	DType string  `json:"dtype"`
+	Shape []int64 `json:"shape"`
+}
+
+func infoCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "info",
+		Usage:     "describe a model: signatures, classes, input size, normalisation, TensorFlow version, devices",
+		ArgsUsage: "MODEL_DIR",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError("info takes one model directory, got %d arguments", c.NArg())
+			}
+			m, err := openModel(c, c.Args().First())
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			info := describe(m)
+			if c.Bool("json") {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(info)
+			}
+			printInfo(info)
+			return nil
+		},
+	}
+}
+
+func describe(m *tfgraph.Model) modelInfo {
+	info := modelInfo{
+		Dir: m.Dir, Backbone: m.Meta.Backbone, Weights: m.Meta.Weights, InputSize: m.Meta.InputSize,
+		Classes: m.Meta.Classes, Normalization: m.Meta.Normalization, Params: m.Meta.Params,
+		Signatures: map[string]signatureInfo{}, TrainSignature: m.TrainSignature(),
+		TensorFlow: tfgraph.Version(), ExportTensorFlow: m.Meta.TFVersion, KerasVersion: m.Meta.KerasVersion,
+		Devices: m.Devices(), ServingOnlyExport: m.Meta.Serving != nil,
+	}
+	for _, name := range m.SignatureNames() {
+		sig, _ := m.Signature(name)
+		si := signatureInfo{Inputs: map[string]tensorInfo{}, Outputs: map[string]tensorInfo{}}
+		for k, v := range sig.Inputs {
+			shape, _ := v.Shape.ToSlice()
+			si.Inputs[k] = tensorInfo{DType: tfgraph.DTypeName(v.DType), Shape: shape}
+		}
+		for k, v := range sig.Outputs {
+			shape, _ := v.Shape.ToSlice()
+			si.Outputs[k] = tensorInfo{DType: tfgraph.DTypeName(v.DType), Shape: shape}
+		}
+		info.Signatures[name] = si
+	}
+	if st, err := m.State(); err == nil {
+		info.LearningRate, info.Iterations = st.LearningRate, st.Iterations
+	}
+	return info
+}
+
+func printInfo(info modelInfo) {
+	fmt.Printf("model       %s\n", info.Dir)
+	fmt.Printf("backbone    %s (weights: %s, %d parameters)\n", info.Backbone, info.Weights, info.Params)
+	fmt.Printf("input       %dx%dx3, normalisation %s\n", info.InputSize, info.InputSize, info.Normalization.Mode)
+	fmt.Printf("classes     %s\n", strings.Join(info.Classes, ", "))
+	fmt.Printf("optimizer   learning rate %.6g after %d steps; train signature %s\n", info.LearningRate, info.Iterations, info.TrainSignature)
+	fmt.Printf("tensorflow  %s (exported with TF %s, Keras %s)\n", info.TensorFlow, info.ExportTensorFlow, info.KerasVersion)
+	fmt.Printf("devices     %s\n", strings.Join(info.Devices, ", "))
+	names := make([]string, 0, len(info.Signatures))
+	for n := range info.Signatures {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Println("signatures")
+	for _, n := range names {
+		s := info.Signatures[n]
+		fmt.Printf("  %-18s (%s) -> (%s)\n", n, tensorList(s.Inputs), tensorList(s.Outputs))
+	}
+}
+
+func tensorList(ts map[string]tensorInfo) string {
+	names := make([]string, 0, len(ts))
+	for n := range ts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %s%v", n, ts[n].DType, ts[n].Shape)
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/emotions-dev/emotions/preprocess"
+	"github.com/emotions-dev/emotions/tfgraph"
+	"github.com/emotions-dev/emotions/tfserving"
+)
+
+func predictCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "predict",
+		Usage:     `say which emotion a photo shows ("sad"), with class probabilities and the face box`,
+		ArgsUsage: "IMAGE_OR_DIR...",
+		Description: "Each file gets a label or a one-line error naming it; the others go on. Directories are read\n" +
+			"one level deep. The exit status is 0 when every file was handled, non-zero for usage or model errors.",
+		Flags: append(dataFlags(),
+			modelFlag(true),
+			&cli.BoolFlag{Name: "json", Usage: "print a JSON array, one object per file"},
+			&cli.StringFlag{Name: "annotate", Usage: "write a copy of each image with the face box and label drawn into this directory"},
+			&cli.IntFlag{Name: "batch-size", Value: 64, Usage: "images per session run"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usageError("predict needs at least one image or directory")
+			}
+			files, err := expandInputs(c.Args().Slice())
+			if err != nil {
+				return err
+			}
+			m, err := openModel(c, c.String("model"))
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			prep, err := newPreprocessor(c, m.Meta)
+			if err != nil {
+				return err
+			}
+			o := loadOptions(c, "predict")
+			o.CacheDir = "" // one-off photos: caching them only fills the disk
+			results := preprocess.LoadFiles(files, prep, o)
+			preds, err := predictResults(m, results, c.Int("batch-size"))
+			if err != nil {
+				return err
+			}
+			if dir := c.String("annotate"); dir != "" {
+				for i, p := range preds {
+					if p.Error != nil {
+						continue
+					}
+					if err := annotate(prep, files[i], dir, p); err != nil {
+						fmt.Fprintf(os.Stderr, "annotate %s: %v\n", files[i], err)
+					}
+				}
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(preds)
+			}
+			for _, p := range preds {
+				fmt.Println(predictionLine(p, m.Meta.Classes))
+			}
+			return nil
+		},
+	}
+}
+
+// predictResults runs the accepted crops through serve in batches; rejected files keep
+// their error.
+func predictResults(m *tfgraph.Model, results []preprocess.Result, batchSize int) ([]tfserving.Prediction, error) {
+	classes := m.Meta.Classes
+	size := m.Meta.InputSize * m.Meta.InputSize * 3
+	probs := make([][]float32, len(results))
+	var pending []int
+	x := make([]float32, 0, batchSize*size)
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		p, err := m.Predict(x, len(pending))
+		if err != nil {
+			return err
+		}
+		for j, i := range pending {
+			probs[i] = p[j*len(classes) : (j+1)*len(classes)]
+		}
+		pending, x = pending[:0], x[:0]
+		return nil
+	}
+	for i, r := range results {
+		if r.Err != nil {
+			continue
+		}
+		at := len(x)
+		x = x[:at+size]
+		preprocess.Normalize(r.Crop, m.Meta.Normalization, x[at:])
+		pending = append(pending, i)
+		if len(pending) == batchSize {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	out := make([]tfserving.Prediction, len(results))
+	for i, r := range results {
+		out[i] = tfserving.NewPrediction(r.File, r, probs[i], classes)
+	}
+	return out, nil
+}
+
+func predictionLine(p tfserving.Prediction, classes []string) string {
+	if p.Error != nil {
+		return fmt.Sprintf("%s: error: %s", p.File, *p.Error)
+	}
+	var probs []string
+	for _, c := range classes {
+		probs = append(probs, fmt.Sprintf("%s %.2f", c, p.Probabilities[c]))
+	}
+	face := "no face found (centre crop)"
+	if p.Face != nil {
+		face = fmt.Sprintf("face %dx%d at (%d,%d)", p.Face.Width, p.Face.Height, p.Face.X, p.Face.Y)
+	}
+	return fmt.Sprintf("%s: %s  [%s]  %s", p.File, *p.Label, strings.Join(probs, ", "), face)
+}
+
+// expandInputs lists files, reading directories one level deep (sorted, hidden files skipped).
+// A path that does not exist stays in the list: it gets its own per-file error.
+func expandInputs(args []string) ([]string, error) {
+	var files []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil || !st.IsDir() {
+			files = append(files, a)
+			continue
+		}
+		entries, err := os.ReadDir(a)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", a, err)
+		}
+		var names []string
+		for _, e := range entries {
+			if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+				names = append(names, filepath.Join(a, e.Name()))
+			}
+		}
+		sort.Strings(names)
+		files = append(files, names...)
+	}
+	return files, nil
+}

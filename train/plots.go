@@ -1,0 +1,101 @@
+package train
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/emotions-dev/emotions/internal/atomicfs"
+)
+
+// PlotHistory draws metric (and val_metric) per epoch, like the seed's "Train history"
+// figures, into a PNG written atomically.
+func PlotHistory(path string, history []EpochRecord, metric, title string) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "epoch"
+	p.Y.Label.Text = metric
+	p.Add(plotter.NewGrid())
+	var lines []any
+	for _, key := range []string{metric, "val_" + metric} {
+		pts := make(plotter.XYs, 0, len(history))
+		for _, h := range history {
+			if v, ok := h.Logs[key]; ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+				pts = append(pts, plotter.XY{X: float64(h.Epoch), Y: v})
+			}
+		}
+		name := "train"
+		if key != metric {
+			name = "validation"
+		}
+		lines = append(lines, name, pts)
+	}
+	if err := plotutil.AddLinePoints(p, lines...); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	p.Legend.Top = true
+	return savePNG(p, path, 6*vg.Inch, 4*vg.Inch)
+}
+
+// confusionGrid adapts a confusion matrix to gonum's GridXYZ (row 0 drawn at the top).
+type confusionGrid struct{ m [][]int }
+
+func (g confusionGrid) Dims() (c, r int)   { return len(g.m), len(g.m) }
+func (g confusionGrid) X(c int) float64    { return float64(c) }
+func (g confusionGrid) Y(r int) float64    { return float64(r) }
+func (g confusionGrid) Z(c, r int) float64 { return float64(g.m[len(g.m)-1-r][c]) }
+
+// PlotConfusion draws the report's confusion matrix (rows: true class, columns: predicted)
+// with the counts written in the cells.
+func PlotConfusion(path string, r *Report) error {
+	k := len(r.Classes)
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Confusion matrix (accuracy %.3f, n=%d)", r.Accuracy, r.N)
+	p.X.Label.Text = "predicted"
+	p.Y.Label.Text = "true"
+	grid := confusionGrid{r.Confusion}
+	p.Add(plotter.NewHeatMap(grid, palette.Heat(32, 1).(palette.Palette)))
+	var labels plotter.XYLabels
+	for row := 0; row < k; row++ {
+		for col := 0; col < k; col++ {
+			labels.XYs = append(labels.XYs, plotter.XY{X: float64(col), Y: float64(k - 1 - row)})
+			labels.Labels = append(labels.Labels, fmt.Sprint(r.Confusion[row][col]))
+		}
+	}
+	l, err := plotter.NewLabels(labels)
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	p.Add(l)
+	ticks := func(reverse bool) plot.ConstantTicks {
+		t := make(plot.ConstantTicks, k)
+		for i, name := range r.Classes {
+			v := float64(i)
+			if reverse {
+				v = float64(k - 1 - i)
+			}
+			t[i] = plot.Tick{Value: v, Label: name}
+		}
+		return t
+	}
+	p.X.Tick.Marker, p.Y.Tick.Marker = ticks(false), ticks(true)
+	return savePNG(p, path, 5*vg.Inch, 5*vg.Inch)
+}
+
+func savePNG(p *plot.Plot, path string, w, h vg.Length) error {
+	wt, err := p.WriterTo(w, h, "png")
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return atomicfs.WriteFile(path, buf.Bytes(), 0o644)
+}
