@@ -76,19 +76,15 @@ func (m *Model) saveVariables(prefix string) error {
 	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
 		return err
 	}
-	fname, err := tf.NewTensor(prefix)
+	feeds, err := m.saverFeeds(prefix)
 	if err != nil {
 		return err
-	}
-	feed, err := m.output(m.saver.GetFilenameTensorName())
-	if err != nil {
-		return fmt.Errorf("saver: %w", err)
 	}
 	save, err := m.output(m.saver.GetSaveTensorName())
 	if err != nil {
 		return fmt.Errorf("saver: %w", err)
 	}
-	if _, err := m.sm.Session.Run(map[tf.Output]*tf.Tensor{feed: fname}, []tf.Output{save}, nil); err != nil {
+	if _, err := m.sm.Session.Run(feeds, []tf.Output{save}, nil); err != nil {
 		return fmt.Errorf("save variables to %s: %w", prefix, err)
 	}
 	return nil
@@ -103,20 +99,29 @@ func (m *Model) Restore(dir string) error {
 	if _, err := os.Stat(prefix + ".index"); err != nil {
 		return fmt.Errorf("restore from %s: no checkpoint (%s.index)", dir, prefix)
 	}
-	fname, err := tf.NewTensor(prefix)
+	feeds, err := m.saverFeeds(prefix)
 	if err != nil {
 		return err
-	}
-	feed, err := m.output(m.saver.GetFilenameTensorName())
-	if err != nil {
-		return fmt.Errorf("saver: %w", err)
 	}
 	op := m.sm.Graph.Operation(m.saver.GetRestoreOpName())
 	if op == nil {
 		return fmt.Errorf("saver: graph has no restore op %q", m.saver.GetRestoreOpName())
 	}
-	if _, err := m.sm.Session.Run(map[tf.Output]*tf.Tensor{feed: fname}, nil, []*tf.Operation{op}); err != nil {
+	if _, err := m.sm.Session.Run(feeds, nil, []*tf.Operation{op}); err != nil {
 		return fmt.Errorf("restore variables from %s: %w", dir, err)
 	}
 	return nil
+}
+
+// saverFeeds feeds the checkpoint prefix to the SavedModel's saver.
+func (m *Model) saverFeeds(prefix string) (map[tf.Output]*tf.Tensor, error) {
+	fname, err := tf.NewTensor(prefix)
+	if err != nil {
+		return nil, err
+	}
+	feed, err := m.output(m.saver.GetFilenameTensorName())
+	if err != nil {
+		return nil, fmt.Errorf("saver: %w", err)
+	}
+	return map[tf.Output]*tf.Tensor{feed: fname}, nil
 }

@@ -132,15 +132,11 @@ func evaluateCommand() *cli.Command {
 			&cli.StringFlag{Name: "confusion", Usage: "also draw the confusion matrix into this PNG"},
 		),
 		Action: func(c *cli.Context) error {
-			m, err := openModel(c, c.String("model"))
+			m, prep, err := openModelAndPreprocessor(c)
 			if err != nil {
 				return err
 			}
 			defer m.Close()
-			prep, err := newPreprocessor(c, m.Meta)
-			if err != nil {
-				return err
-			}
 			d, err := loadDataset(c, prep, c.String("data"), m.Meta.Classes, "evaluate", true)
 			if err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/emotions-dev/emotions/preprocess"
 	"github.com/emotions-dev/emotions/tfgraph"
 )
 
@@ -70,4 +71,18 @@ func modelFlag(required bool) *cli.StringFlag {
 
 func usageError(format string, args ...any) error {
 	return cli.Exit(fmt.Sprintf(format, args...), 2)
+}
+
+// openModelAndPreprocessor opens --model and a preprocessor configured from its metadata.
+func openModelAndPreprocessor(c *cli.Context) (*tfgraph.Model, *preprocess.Preprocessor, error) {
+	m, err := openModel(c, c.String("model"))
+	if err != nil {
+		return nil, nil, err
+	}
+	prep, err := newPreprocessor(c, m.Meta)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, prep, nil
 }

@@ -36,15 +36,11 @@ func predictCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			m, err := openModel(c, c.String("model"))
+			m, prep, err := openModelAndPreprocessor(c)
 			if err != nil {
 				return err
 			}
 			defer m.Close()
-			prep, err := newPreprocessor(c, m.Meta)
-			if err != nil {
-				return err
-			}
 			o := loadOptions(c, "predict")
 			o.CacheDir = "" // one-off photos: caching them only fills the disk
 			results := preprocess.LoadFiles(files, prep, o)

@@ -111,7 +111,7 @@ func runTrain(c *cli.Context) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(summary)
 	}
-	fmt.Printf("%s after %d epochs; best epoch %d", summary.StopReason, summary.EpochsRun, summary.BestEpoch)
+	fmt.Printf("%s (%d epochs run); best epoch %d", summary.StopReason, summary.EpochsRun, summary.BestEpoch)
 	if summary.BestValLoss != nil && summary.BestValAccuracy != nil {
 		fmt.Printf(" (val_loss %.4f, val_accuracy %.4f)", *summary.BestValLoss, *summary.BestValAccuracy)
 	}

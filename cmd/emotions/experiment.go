@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/emotions-dev/emotions/experiments"
+)
+
+// experimentCommand is a thin front for package experiments, which runs this very binary
+// for each step of a definition.
+func experimentCommand() *cli.Command {
+	root := &cli.StringFlag{Name: "root", Value: ".", Usage: "repository root (holds experiments/defs/)"}
+	results := &cli.StringFlag{Name: "results", EnvVars: []string{"EMOTIONS_RESULTS"}, Usage: "results file to append to (default ROOT/experiments/RESULTS.md)"}
+	return &cli.Command{
+		Name:  "experiment",
+		Usage: "run the experiment definitions of experiments/defs and record their results",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "run",
+				Usage:     "run experiments/defs/NAME.json, evaluate on test and append a row to experiments/RESULTS.md",
+				ArgsUsage: "NAME",
+				Flags: []cli.Flag{root, results,
+					&cli.StringFlag{Name: "plots", Usage: "copy plots to PLOTS/NAME/ (default ROOT/experiments/results)"},
+					&cli.StringFlag{Name: "runs", Usage: "run directories go here (default ROOT/runs/experiments)"},
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usageError("experiment run takes one NAME, flags first: experiment run [--results FILE] NAME (see `emotions experiment list`)")
+					}
+					ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+					defer stop()
+					_, err := experiments.Run(ctx, c.Args().First(), experiments.Options{
+						Root: c.String("root"), Results: c.String("results"), PlotsDir: c.String("plots"), RunsDir: c.String("runs")})
+					return err
+				},
+			},
+			{
+				Name:  "list",
+				Usage: "list the experiment definitions",
+				Flags: []cli.Flag{root},
+				Action: func(c *cli.Context) error {
+					defs, err := experiments.List(c.String("root"))
+					if err != nil {
+						return err
+					}
+					for _, d := range defs {
+						fmt.Printf("%-22s %-10s %s\n", d.Name, d.Kind, d.Description)
+					}
+					return nil
+				},
+			},
+			{
+				Name:      "record-benchmark",
+				Usage:     "add a benchmark's figures (one JSON object) to the Benchmarks section of the results file",
+				ArgsUsage: "JSON",
+				Flags: []cli.Flag{root, results,
+					&cli.StringFlag{Name: "name", Required: true, Usage: "benchmark name, e.g. bench-train"},
+					&cli.StringFlag{Name: "command", Required: true, Usage: "command that reproduces the figures"},
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usageError("record-benchmark takes one JSON object")
+					}
+					path := c.String("results")
+					if path == "" {
+						path = filepath.Join(c.String("root"), "experiments", "RESULTS.md")
+					}
+					return experiments.RecordBenchmark(path, c.String("root"), c.String("name"), c.String("command"), []byte(c.Args().First()))
+				},
+			},
+		},
+	}
+}

@@ -1,0 +1,63 @@
+package tfserving
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics live in the server's own registry, so several servers (tests) never collide.
+type metrics struct {
+	registry       *prometheus.Registry
+	requests       *prometheus.CounterVec
+	errors         *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	rows           prometheus.Histogram
+	requestsPerRun prometheus.Histogram
+	loaded         prometheus.GaugeFunc
+}
+
+func newMetrics(loadedVersions func() float64) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "emotions_serve_requests_total", Help: "Requests answered, by API endpoint and status code (HTTP status, or gRPC code name).",
+		}, []string{"endpoint", "code"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "emotions_serve_request_errors_total", Help: "Requests answered with an error, by endpoint and TF Serving error code.",
+		}, []string{"endpoint", "error_code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "emotions_serve_request_duration_seconds", Help: "Time from request to answer, by endpoint.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"endpoint"}),
+		rows: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "emotions_serve_batch_size", Help: "Rows (instances) per session run.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
+		}),
+		requestsPerRun: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "emotions_serve_batch_requests", Help: "Requests merged into one session run.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+		}),
+		loaded: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "emotions_serve_loaded_versions", Help: "Model versions loaded and served.",
+		}, loadedVersions),
+	}
+	m.registry.MustRegister(m.requests, m.errors, m.latency, m.rows, m.requestsPerRun, m.loaded,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe records one answered request; errorCode is "" on success.
+func (m *metrics) observe(endpoint, code, errorCode string, start time.Time) {
+	m.requests.WithLabelValues(endpoint, code).Inc()
+	if errorCode != "" {
+		m.errors.WithLabelValues(endpoint, errorCode).Inc()
+	}
+	m.latency.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+}
+
+func (m *metrics) observeBatch(rows, requests int) {
+	m.rows.Observe(float64(rows))
+	m.requestsPerRun.Observe(float64(requests))
+}

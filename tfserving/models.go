@@ -1,0 +1,314 @@
+package tfserving
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/emotions-dev/emotions/preprocess"
+	"github.com/emotions-dev/emotions/savedmodel"
+	"github.com/emotions-dev/emotions/tfgraph"
+)
+
+// DefaultSignature is what a request without signature_name runs, as in TF Serving.
+const DefaultSignature = "serving_default"
+
+// servable is one loaded version of the model.
+type servable struct {
+	version    int64
+	model      *tfgraph.Model
+	signatures map[string]*corepb.SignatureDef // only the inference ones: see servedSignatures
+	batch      *batcher
+	refs       sync.WaitGroup // requests using it; unloading waits for them
+
+	prepOnce sync.Once
+	prep     *preprocess.Preprocessor
+	prepErr  error
+}
+
+func loadServable(dir string, version int64, opts tfgraph.Options, batch BatchOptions, observe func(rows, requests int)) (*servable, error) {
+	m, err := tfgraph.Load(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	sigs, err := servedSignatures(dir, m.Meta)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	if len(sigs) == 0 {
+		m.Close()
+		return nil, fmt.Errorf("%s: no %s or serve signature to serve", dir, DefaultSignature)
+	}
+	return &servable{version: version, model: m, signatures: sigs, batch: newBatcher(m.Run, batch, observe)}, nil
+}
+
+// servedSignatures are serving_default and the metadata's "serve" one. A training model
+// passed with --model also has train_step & co., which change the weights: never served.
+func servedSignatures(dir string, meta savedmodel.Metadata) (map[string]*corepb.SignatureDef, error) {
+	path := filepath.Join(dir, "saved_model.pb")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var sm corepb.SavedModel
+	if err := proto.Unmarshal(raw, &sm); err != nil {
+		return nil, fmt.Errorf("%s: not a SavedModel: %w", path, err)
+	}
+	out := map[string]*corepb.SignatureDef{}
+	for _, mg := range sm.GetMetaGraphs() {
+		for name, def := range mg.GetSignatureDef() {
+			if name == DefaultSignature || name == meta.Signatures["serve"] {
+				out[name] = def
+			}
+		}
+	}
+	return out, nil
+}
+
+// signature resolves a request's signature_name ("" = serving_default).
+func (s *servable) signature(name string) (string, tf.Signature, *Error) {
+	if name == "" {
+		name = DefaultSignature
+	}
+	sig, ok := s.model.Signature(name)
+	if _, served := s.signatures[name]; !ok || !served {
+		return name, sig, errorf(codes.InvalidArgument, "serving signature key %q not found (this model serves %v)", name, sortedKeys(s.signatures))
+	}
+	return name, sig, nil
+}
+
+// imageSignature is the one :classify_image runs: serving_default when the model has it.
+func (s *servable) imageSignature() string {
+	if _, ok := s.signatures[DefaultSignature]; ok {
+		return DefaultSignature
+	}
+	return s.model.Meta.Signatures["serve"]
+}
+
+// preprocessor is made on first use: only :classify_image needs it.
+func (s *servable) preprocessor() (*preprocess.Preprocessor, error) {
+	s.prepOnce.Do(func() { s.prep, s.prepErr = preprocess.New(preprocess.OptionsFor(s.model.Meta)) })
+	return s.prep, s.prepErr
+}
+
+func (s *servable) close() {
+	s.refs.Wait()
+	s.batch.close()
+	s.model.Close()
+}
+
+// ModelSpec picks a version: by number, by label, or (neither) the highest loaded.
+type ModelSpec struct {
+	Name    string
+	Version int64
+	Label   string
+}
+
+// registry keeps the served versions of one model in step with the disk, following TF
+// Serving's "latest" version policy: the highest Keep versions are loaded, older ones
+// unloaded once their in-flight requests finish.
+type registry struct {
+	name   string
+	base   string // versions are its numbered subdirectories
+	dir    string // or: this one directory, served as version 1
+	keep   int
+	labels map[string]int64
+	load   func(dir string, version int64) (*servable, error)
+	log    *log.Logger
+
+	mu      sync.RWMutex
+	loaded  map[int64]*servable
+	failed  map[int64]bool // versions that did not load are not retried
+	unloads sync.WaitGroup
+}
+
+// acquire returns the servable for spec; the caller must call release when done with it.
+func (r *registry) acquire(spec ModelSpec) (s *servable, release func(), err *Error) {
+	if spec.Name != r.name {
+		return nil, nil, errorf(codes.NotFound, "model %q not found: this server serves %q", spec.Name, r.name)
+	}
+	version := spec.Version
+	if spec.Label != "" {
+		v, ok := r.labels[spec.Label]
+		if !ok {
+			return nil, nil, errorf(codes.NotFound, "model %s has no version label %q (labels: %v)", r.name, spec.Label, sortedKeys(r.labels))
+		}
+		version = v
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if version == 0 {
+		version = r.latestLocked()
+		if version == 0 {
+			return nil, nil, errorf(codes.NotFound, "model %s has no version loaded yet", r.name)
+		}
+	}
+	s, ok := r.loaded[version]
+	if !ok {
+		return nil, nil, errorf(codes.NotFound, "model %s version %d is not loaded (loaded: %v)", r.name, version, r.versionsLocked())
+	}
+	s.refs.Add(1)
+	return s, s.refs.Done, nil
+}
+
+func (r *registry) latestLocked() int64 {
+	var top int64
+	for v := range r.loaded {
+		top = max(top, v)
+	}
+	return top
+}
+
+func (r *registry) versionsLocked() []int64 {
+	out := make([]int64, 0, len(r.loaded))
+	for v := range r.loaded {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] > out[j] })
+	return out
+}
+
+// versions lists the loaded versions, highest first.
+func (r *registry) versions() []int64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.versionsLocked()
+}
+
+// sync loads new versions and unloads those the policy drops. Loading happens outside the
+// lock: requests keep being served by the old versions meanwhile, and a version that fails to
+// load leaves the previous one in service.
+func (r *registry) sync() error {
+	onDisk, err := r.onDisk()
+	if err != nil {
+		return err
+	}
+	for _, v := range r.toLoad(onDisk) {
+		dir := r.dir
+		if dir == "" {
+			dir = filepath.Join(r.base, fmt.Sprint(v))
+		}
+		start := time.Now()
+		s, err := r.load(dir, v)
+		r.mu.Lock()
+		if err != nil {
+			r.failed[v] = true
+		} else {
+			r.loaded[v] = s
+		}
+		r.mu.Unlock()
+		if err != nil {
+			r.log.Printf("model %s version %d: load failed, not retried: %v", r.name, v, err)
+			continue
+		}
+		r.log.Printf("model %s version %d: loaded from %s in %s", r.name, v, dir, time.Since(start).Round(time.Millisecond))
+	}
+
+	// Serve the highest Keep versions that are both loaded and still on disk.
+	r.mu.Lock()
+	var candidates []int64
+	for _, v := range onDisk {
+		if r.loaded[v] != nil {
+			candidates = append(candidates, v)
+		}
+	}
+	keep := map[int64]bool{}
+	for i := len(candidates) - 1; i >= 0 && len(keep) < r.keep; i-- {
+		keep[candidates[i]] = true
+	}
+	var dropped []*servable
+	for v, s := range r.loaded {
+		if !keep[v] {
+			delete(r.loaded, v)
+			dropped = append(dropped, s)
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range dropped {
+		r.log.Printf("model %s version %d: unloading (no longer the latest, or removed)", r.name, s.version)
+		r.unloads.Add(1)
+		go func() {
+			defer r.unloads.Done()
+			s.close()
+		}()
+	}
+	return nil
+}
+
+// onDisk lists the versions present, ascending.
+func (r *registry) onDisk() ([]int64, error) {
+	if r.dir != "" {
+		return []int64{1}, nil
+	}
+	return Versions(r.base)
+}
+
+// toLoad is the highest Keep versions on disk not loaded yet, skipping ones that failed.
+func (r *registry) toLoad(onDisk []int64) []int64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []int64
+	for i, n := len(onDisk)-1, 0; i >= 0 && n < r.keep; i-- {
+		v := onDisk[i]
+		if r.failed[v] {
+			continue
+		}
+		n++
+		if r.loaded[v] == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// poll re-syncs with the disk every interval until ctx ends.
+func (r *registry) poll(ctx context.Context, every time.Duration) {
+	if r.dir != "" || every <= 0 {
+		return
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := r.sync(); err != nil {
+				r.log.Printf("model %s: poll %s: %v", r.name, r.base, err)
+			}
+		}
+	}
+}
+
+// closeAll unloads every version after its requests finish.
+func (r *registry) closeAll() {
+	r.mu.Lock()
+	all := r.loaded
+	r.loaded = map[int64]*servable{}
+	r.mu.Unlock()
+	for _, s := range all {
+		s.close()
+	}
+	r.unloads.Wait()
+}
+
+// describe is a one-line summary for logs.
+func (r *registry) describe() string {
+	src := r.base
+	if r.dir != "" {
+		src = r.dir
+	}
+	return fmt.Sprintf("model %s from %s, versions %v", r.name, src, strings.Trim(fmt.Sprint(r.versions()), "[]"))
+}

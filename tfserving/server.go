@@ -1,0 +1,184 @@
+package tfserving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/emotions-dev/emotions/tfgraph"
+)
+
+// Config is what `emotions serve` passes in. Exactly one of ModelBase and ModelDir is set.
+type Config struct {
+	ModelName string
+	ModelBase string // TF Serving's --model_base_path: numbered version directories
+	ModelDir  string // a single model directory, served as version 1
+	// NumVersions is how many of the highest versions are served (TF Serving's
+	// latest{num_versions}); more than 1 lets version labels point at older versions.
+	NumVersions    int
+	VersionLabels  map[string]int64
+	Poll           time.Duration // how often ModelBase is rescanned for new versions
+	Batch          BatchOptions
+	MaxBodyBytes   int64
+	RequestTimeout time.Duration
+	Session        tfgraph.Options
+	Log            *log.Logger // nil: stderr
+}
+
+// DefaultConfig has the flag defaults of `emotions serve`.
+func DefaultConfig() Config {
+	return Config{
+		NumVersions:    1,
+		Poll:           time.Second,
+		Batch:          BatchOptions{MaxBatchSize: 64, Timeout: 2 * time.Millisecond, Threads: 2, MaxQueued: 1024},
+		MaxBodyBytes:   64 << 20,
+		RequestTimeout: 30 * time.Second,
+	}
+}
+
+// Server answers TF Serving's REST and gRPC APIs for one model.
+type Server struct {
+	cfg     Config
+	models  *registry
+	metrics *metrics
+	log     *log.Logger
+}
+
+// New loads the model's current versions. A model base with no version yet is not an
+// error: versions are picked up as they appear, as TF Serving does.
+func New(cfg Config) (*Server, error) {
+	if cfg.ModelName == "" {
+		return nil, errors.New("no model name")
+	}
+	if (cfg.ModelBase == "") == (cfg.ModelDir == "") {
+		return nil, errors.New("give exactly one of a model base directory and a single model directory")
+	}
+	if cfg.NumVersions < 1 {
+		cfg.NumVersions = 1
+	}
+	logger := cfg.Log
+	if logger == nil {
+		logger = log.New(os.Stderr, "serve: ", log.LstdFlags)
+	}
+	s := &Server{cfg: cfg, log: logger}
+	s.metrics = newMetrics(func() float64 { return float64(len(s.models.versions())) })
+	s.models = &registry{
+		name:   cfg.ModelName,
+		base:   cfg.ModelBase,
+		dir:    cfg.ModelDir,
+		keep:   cfg.NumVersions,
+		labels: cfg.VersionLabels,
+		log:    logger,
+		loaded: map[int64]*servable{},
+		failed: map[int64]bool{},
+		load: func(dir string, version int64) (*servable, error) {
+			return loadServable(dir, version, cfg.Session, cfg.Batch, s.metrics.observeBatch)
+		},
+	}
+	if err := s.models.sync(); err != nil {
+		return nil, err
+	}
+	if cfg.ModelDir != "" && len(s.models.versions()) == 0 {
+		return nil, fmt.Errorf("model %s did not load (see the log above)", cfg.ModelDir)
+	}
+	if len(s.models.versions()) == 0 {
+		logger.Printf("%s: no version yet; waiting for BASE/<number>/saved_model.pb to appear", cfg.ModelBase)
+	}
+	for label, v := range cfg.VersionLabels {
+		if !slices.Contains(s.models.versions(), v) {
+			logger.Printf("version label %s=%d: version %d is not loaded now (with --num-versions %d only the highest are)", label, v, v, cfg.NumVersions)
+		}
+	}
+	return s, nil
+}
+
+// Serve answers on the listeners (grpcLn may be nil) until ctx ends, then stops taking
+// requests, finishes the ones in flight and unloads the model.
+func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	go s.models.poll(pollCtx, s.cfg.Poll)
+
+	httpSrv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.log}
+	errc := make(chan error, 2)
+	go func() { errc <- httpSrv.Serve(httpLn) }()
+	var grpcSrv *grpc.Server
+	if grpcLn != nil {
+		grpcSrv = s.GRPCServer()
+		go func() { errc <- grpcSrv.Serve(grpcLn) }()
+	}
+	s.log.Printf("%s; REST on http://%s, gRPC on %s", s.models.describe(), httpLn.Addr(), addrOrOff(grpcLn))
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("serve: %w", err)
+	}
+	s.log.Printf("shutting down: finishing requests in flight")
+	stopPoll()
+	grace, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout+5*time.Second)
+	defer cancel()
+	if grpcSrv != nil {
+		go func() { <-grace.Done(); grpcSrv.Stop() }()
+		grpcSrv.GracefulStop()
+	}
+	if shutErr := httpSrv.Shutdown(grace); shutErr != nil && err == nil {
+		err = fmt.Errorf("shutdown: %w", shutErr)
+	}
+	s.models.closeAll()
+	return err
+}
+
+func addrOrOff(ln net.Listener) string {
+	if ln == nil {
+		return "(off)"
+	}
+	return ln.Addr().String()
+}
+
+// ParseVersionLabels reads "stable=1,canary=2".
+func ParseVersionLabels(s string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		label, num, ok := strings.Cut(strings.TrimSpace(part), "=")
+		v, err := strconv.ParseInt(num, 10, 64)
+		if !ok || label == "" || err != nil || v <= 0 {
+			return nil, fmt.Errorf("version label %q: want LABEL=VERSION, e.g. stable=1", part)
+		}
+		if _, dup := out[label]; dup {
+			return nil, fmt.Errorf("version label %q given twice", label)
+		}
+		out[label] = v
+	}
+	return out, nil
+}
+
+// readBody reads at most --max-body-bytes; a larger body is refused with 413.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, &Error{Code: codes.ResourceExhausted, HTTP: http.StatusRequestEntityTooLarge,
+			Msg: fmt.Sprintf("request body larger than %d bytes (--max-body-bytes)", s.cfg.MaxBodyBytes)}
+	}
+	if err != nil {
+		return nil, errorf(codes.InvalidArgument, "read request body: %v", err)
+	}
+	return body, nil
+}
