@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,5 +140,113 @@ func TestTrainBadInput(t *testing.T) {
 	mustFail(t, "--model", "train", "--data", good, "--out", out)
 	if _, err := os.Stat(filepath.Join(out, "history.csv")); err == nil {
 		t.Fatal("a refused run wrote history")
+	}
+}
+
+// evaluate gives the accuracy and loss Keras computes from the same SavedModel on the .npz that
+// `emotions preprocess` writes (which is what evaluate feeds the model).
+func TestEvaluateMatchesKerasOnNPZ(t *testing.T) {
+	model := testutil.TinyModel(t)
+	data := filepath.Join(testutil.RepoRoot(t), "data", "faces4", "valid")
+	out, stderr, code := emotions(t, "evaluate", "--model", model, "--data", data, "--json", "--cache", "", "--confusion", filepath.Join(t.TempDir(), "c.png"))
+	if code != 0 {
+		t.Fatalf("evaluate: %s", stderr)
+	}
+	var r struct {
+		Accuracy  float64
+		Loss      float64
+		N         int
+		Confusion [][]int
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	npz := filepath.Join(t.TempDir(), "valid.npz")
+	if _, stderr, code := emotions(t, "preprocess", "--data", data, "--model", model, "--out", npz, "--cache", ""); code != 0 {
+		t.Fatalf("preprocess: %s", stderr)
+	}
+	// Keras' own evaluate of the restored model: the loss is the compiled categorical
+	// cross-entropy averaged over samples.
+	py := testutil.RunPython(t, "-c", `
+import sys, json, numpy as np, tensorflow as tf, keras
+d = np.load(sys.argv[2], allow_pickle=False)
+x, y = d["x"], d["y"]
+m = tf.saved_model.load(sys.argv[1])
+p = m.signatures["serve"](images=tf.constant(x))["probabilities"].numpy()
+onehot = np.eye(p.shape[1], dtype=np.float32)[y]
+loss = float(np.mean(keras.losses.categorical_crossentropy(onehot, p).numpy()))
+e = m.signatures["evaluate"](images=tf.constant(x), labels=tf.constant(onehot))
+print(json.dumps({"n": len(y), "accuracy": float((p.argmax(1) == y).mean()), "loss": loss,
+                  "sig_loss": float(e["loss_sum"]) / len(y), "sig_acc": float(e["correct"]) / len(y)}))`, model, npz)
+	var raw map[string]float64
+	if err := json.Unmarshal([]byte(py), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if r.N != int(raw["n"]) || r.Accuracy != raw["accuracy"] {
+		t.Fatalf("evaluate n=%d acc=%v; Keras n=%v acc=%v", r.N, r.Accuracy, raw["n"], raw["accuracy"])
+	}
+	for name, want := range map[string]float64{"keras.losses": raw["loss"], "evaluate signature": raw["sig_loss"]} {
+		if math.Abs(r.Loss-want) > 1e-5 {
+			t.Fatalf("evaluate loss %.7f, %s %.7f", r.Loss, name, want)
+		}
+	}
+	if math.Abs(raw["sig_acc"]-r.Accuracy) > 1e-9 {
+		t.Fatalf("evaluate signature accuracy %v, evaluate %v", raw["sig_acc"], r.Accuracy)
+	}
+}
+
+// Every file of the bad-input corpus gets a prediction or a one-line error naming it.
+func TestPredictBadCorpus(t *testing.T) {
+	model := testutil.TinyModel(t)
+	corpus := filepath.Join(testutil.RepoRoot(t), "preprocess", "testdata")
+	entries, _ := os.ReadDir(corpus)
+	var files []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			files = append(files, filepath.Join(corpus, e.Name()))
+		}
+	}
+	missing := filepath.Join(corpus, "does-not-exist.jpg")
+	args := append([]string{"predict", "--model", model, "--json", "--annotate", t.TempDir()}, append(files, missing)...)
+	out, stderr, code := emotions(t, args...)
+	if code != 0 {
+		t.Fatalf("predict exited %d: %s", code, stderr)
+	}
+	var preds []struct {
+		File          string
+		Label         *string
+		Probabilities map[string]float64
+		Face          *struct{ X, Y, Width, Height int }
+		Error         *string
+	}
+	if err := json.Unmarshal([]byte(out), &preds); err != nil {
+		t.Fatal(err)
+	}
+	if len(preds) != len(files)+1 {
+		t.Fatalf("%d predictions for %d files", len(preds), len(files)+1)
+	}
+	errs := map[string]string{}
+	for i, p := range preds {
+		if p.File != append(files, missing)[i] {
+			t.Fatalf("prediction %d is for %s, want %s", i, p.File, files[i])
+		}
+		switch {
+		case p.Error != nil:
+			if p.Label != nil || p.Probabilities != nil || !strings.Contains(*p.Error, filepath.Base(p.File)) || strings.Contains(*p.Error, "\n") {
+				t.Fatalf("%s: bad error object %+v", p.File, p)
+			}
+			errs[filepath.Base(p.File)] = *p.Error
+		case p.Label != nil && len(p.Probabilities) == 4:
+		default:
+			t.Fatalf("%s: neither a label nor an error", p.File)
+		}
+	}
+	for _, must := range []string{"zero-bytes.jpg", "text-file.jpg", "bomb-30000x30000.png", "does-not-exist.jpg"} {
+		if _, ok := errs[must]; !ok {
+			t.Errorf("%s got no error", must)
+		}
+	}
+	if len(errs) > 5 {
+		t.Errorf("%d errors: decodable files were refused: %v", len(errs), errs)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 func main() {
 	quietTensorFlow()
+	limitMallocArenas()
 	app := &cli.App{
 		Name:                 "emotions",
 		Usage:                "train, evaluate, serve and export a facial-emotion classifier (angry, happy, normal, sad)",
