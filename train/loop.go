@@ -231,8 +231,10 @@ func (r *Run) Execute(ctx context.Context, resume *State) (*Summary, error) {
 	case summary.StopReason == "":
 		summary.StopReason = fmt.Sprintf("completed %d epochs", r.Config.Epochs)
 	}
-	if runErr == nil || errors.Is(runErr, ErrInterrupted) || errors.Is(runErr, ErrNonFinite) {
+	if runErr == nil || errors.Is(runErr, ErrInterrupted) {
 		// Save where a resume continues from (a finished run too, so --epochs can extend it).
+		// Not after a non-finite loss: the weights may be NaN, and last/ keeps the previous
+		// epoch's state.
 		if err := r.saveLast(paths, st, cbs); err != nil && runErr == nil {
 			runErr = err
 		}
