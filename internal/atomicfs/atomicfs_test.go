@@ -1,0 +1,64 @@
+package atomicfs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteDirReplacesWholeAndCleansUp(t *testing.T) {
+	root := t.TempDir()
+	dst := filepath.Join(root, "best")
+	for i, content := range []string{"first", "second"} {
+		err := WriteDir(dst, func(tmp string) error {
+			return os.WriteFile(filepath.Join(tmp, "v"), []byte(content), 0o644)
+		})
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dst, "v")); string(b) != content {
+			t.Fatalf("after write %d dst holds %q", i, b)
+		}
+	}
+	// A failing fill leaves the previous content and no temporary directory.
+	boom := errors.New("boom")
+	if err := WriteDir(dst, func(string) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("want the fill error, got %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "v")); string(b) != "second" {
+		t.Fatalf("failed write changed dst: %q", b)
+	}
+	entries, _ := os.ReadDir(root)
+	if len(entries) != 1 {
+		t.Fatalf("left behind: %v", entries)
+	}
+}
+
+func TestWriteFileAndLinkTree(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "f.json")
+	if err := WriteFile(p, []byte("a"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(p, []byte("b"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "b" {
+		t.Fatalf("got %q", b)
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+	os.MkdirAll(filepath.Join(root, "src", "sub"), 0o755)
+	os.WriteFile(filepath.Join(root, "src", "sub", "x"), []byte("x"), 0o644)
+	if err := LinkTree(filepath.Join(root, "src"), filepath.Join(root, "dst")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "dst", "sub", "x")); string(b) != "x" {
+		t.Fatalf("LinkTree copied %q", b)
+	}
+	if err := WriteFile(filepath.Join(root, "missing", "f"), nil, 0o644); err == nil {
+		t.Fatal("writing into a missing directory succeeded")
+	}
+}
