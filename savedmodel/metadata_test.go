@@ -54,7 +54,8 @@ func TestNormalizationApply(t *testing.T) {
 	}
 	caffe := Normalization{BGR: true, Scale: [3]float32{1, 1, 1}, Offset: [3]float32{-103.939, -116.779, -123.68}}
 	caffe.Apply(200, 100, 50, out) // BGR order: 50, 100, 200 minus the means
-	if out[0] != 50-103.939 || out[1] != 100-116.779 || out[2] != 200-123.68 {
+	want := []float64{50 - 103.939, 100 - 116.779, 200 - 123.68}
+	if math.Abs(float64(out[0])-want[0]) > 1e-4 || math.Abs(float64(out[1])-want[1]) > 1e-4 || math.Abs(float64(out[2])-want[2]) > 1e-4 {
 		t.Fatalf("caffe: %v", out)
 	}
 }
