@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -111,7 +112,11 @@ func runTrain(c *cli.Context) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(summary)
 	}
-	fmt.Printf("%s (%d epochs run); best epoch %d", summary.StopReason, summary.EpochsRun, summary.BestEpoch)
+	how := summary.StopReason
+	if !strings.HasPrefix(how, "completed") {
+		how = fmt.Sprintf("%s, after %d epochs", how, summary.EpochsRun)
+	}
+	fmt.Printf("%s; best epoch %d", how, summary.BestEpoch)
 	if summary.BestValLoss != nil && summary.BestValAccuracy != nil {
 		fmt.Printf(" (val_loss %.4f, val_accuracy %.4f)", *summary.BestValLoss, *summary.BestValAccuracy)
 	}
