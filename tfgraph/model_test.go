@@ -264,3 +264,33 @@ func TestInceptionResNetV2TrainsFromGo(t *testing.T) {
 		t.Fatalf("optimizer state %+v, %v: want 2 iterations", st, err)
 	}
 }
+
+// The XLA variant, when exported, is what TrainStep runs with XLA "on" (and on a GPU with
+// "auto"). Its Dropout masks come from XLA's random number generator, so its loss is not the
+// plain step's: the test checks that it runs and steps the optimizer.
+func TestXLAVariant(t *testing.T) {
+	dir := testutil.ExportModel(t, "--backbone", "tiny", "--seed", "1", "--xla", "on")
+	work := t.TempDir()
+	runGolden(t, dir, work, "--steps", "0")
+	x, labels := readFloats(t, filepath.Join(work, "x.bin")), readFloats(t, filepath.Join(work, "labels.bin"))
+	plain := load(t, dir)
+	xla, err := Load(dir, Options{Device: "cpu", XLA: "on"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer xla.Close()
+	if plain.TrainSignature() != "train_step" || xla.TrainSignature() != "train_step_xla" {
+		t.Fatalf("signatures: plain %s, xla %s", plain.TrainSignature(), xla.TrainSignature())
+	}
+	b, err := xla.TrainStep(x, labels, nil, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := xla.State()
+	if err != nil || st.Iterations != 1 || math.IsNaN(b.Loss) || b.Loss <= 0 {
+		t.Fatalf("XLA step: loss %v, state %+v, %v", b.Loss, st, err)
+	}
+	if noXLA := load(t, testutil.TinyModel(t)); noXLA.TrainSignature() != "train_step" {
+		t.Fatalf("a model without the XLA variant trains with %s", noXLA.TrainSignature())
+	}
+}

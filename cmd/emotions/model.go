@@ -33,7 +33,8 @@ func newModelCommand() *cli.Command {
 			&cli.StringFlag{Name: "normalization", Value: "rescale", Usage: "pixel normalisation: rescale ([0,1], the seed's), tf ([-1,1]), caffe, torch, or backbone (the backbone's own preprocess_input)"},
 			&cli.Float64Flag{Name: "dropout", Value: 0.5, Usage: "Dropout rate of the head"},
 			&cli.IntFlag{Name: "dense", Value: 64, Usage: "units of the head's Dense(relu) layer"},
-			&cli.BoolFlag{Name: "no-xla", Usage: "do not export the XLA-compiled train step variant"},
+			&cli.StringFlag{Name: "export-xla", Value: "auto", Usage: "also export an XLA-compiled train step: auto (when this machine has a GPU, as Keras' jit_compile=\"auto\"), on, off"},
+			&cli.BoolFlag{Name: "no-xla", Usage: "same as --export-xla off"},
 		},
 		Action: func(c *cli.Context) error {
 			args := []string{"--out", c.String("out"), "--backbone", c.String("backbone"), "--weights", c.String("weights"),
@@ -44,6 +45,7 @@ func newModelCommand() *cli.Command {
 			if f := c.String("from"); f != "" {
 				args = append(args, "--from", f)
 			}
+			args = append(args, "--xla", c.String("export-xla"))
 			if c.Bool("no-xla") {
 				args = append(args, "--no-xla")
 			}
