@@ -20,5 +20,5 @@ rm -rf "$RUN"
 "$EMO" train --data "$DATA" --model "$MODEL" --out "$RUN" ${DEMO_TRAIN_FLAGS:-}
 "$EMO" evaluate --model "$RUN" --data "$DATA/test" --confusion "$RUN/confusion.png" | tee "$RUN/test.txt"
 echo
-echo "test accuracy: $(head -1 "$RUN/test.txt")"
+echo "test split: $(head -1 "$RUN/test.txt")"
 echo "plots: $RUN/loss.png $RUN/accuracy.png $RUN/confusion.png; best model: $RUN/best"
