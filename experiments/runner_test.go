@@ -1,0 +1,197 @@
+package experiments
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/emotions-dev/emotions/internal/testutil"
+)
+
+// TestRunTinySmoke runs experiments/defs/tiny-smoke.json end to end with a freshly built
+// binary and a temporary results file: it checks the runner (steps, evaluations, row, plots),
+// not an accuracy.
+func TestRunTinySmoke(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	t.Setenv("EMOTIONS_PYTHON", testutil.Python(t))
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "emotions")
+	// The cgo flags come from the environment (make exports them; by hand: source .tflib/env.sh).
+	build := exec.Command("go", "build", "-o", bin, "./cmd/emotions")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/emotions: %v\n%s", err, out)
+	}
+	results := filepath.Join(tmp, "RESULTS.md")
+	var log strings.Builder
+	out, err := Run(context.Background(), "tiny-smoke", Options{Root: root, Binary: bin, Results: results,
+		PlotsDir: filepath.Join(tmp, "results"), RunsDir: filepath.Join(tmp, "runs"), Log: &log})
+	if err != nil {
+		t.Fatalf("run tiny-smoke: %v\n%s", err, tail(log.String(), 4000))
+	}
+	if out.Train.N != 603 || out.Valid.N != 145 || out.Test.N != 240 {
+		t.Errorf("evaluated %d/%d/%d images, want faces4's 603/145/240", out.Train.N, out.Valid.N, out.Test.N)
+	}
+	for _, s := range []Split{out.Train, out.Valid, out.Test} {
+		if s.Accuracy < 0 || s.Accuracy > 1 || !(s.Loss > 0) || s.AccuracyCI95[0] > s.Accuracy || s.AccuracyCI95[1] < s.Accuracy {
+			t.Errorf("implausible split figures %+v", s)
+		}
+	}
+	if len(out.Trains) != 1 || out.Trains[0].EpochsRun != 2 {
+		t.Errorf("train summaries %+v, want one run of 2 epochs", out.Trains)
+	}
+	doc, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for line := range strings.Lines(string(doc)) {
+		if strings.HasPrefix(line, "| [tiny-smoke]") {
+			rows = append(rows, line)
+		}
+	}
+	if len(rows) != 1 || !strings.Contains(string(doc), "<!-- results:smoke -->") {
+		t.Fatalf("want one tiny-smoke row under the smoke marker, got:\n%s", doc)
+	}
+	if cells := strings.Split(rows[0], " | "); len(cells) != 13 || !strings.Contains(rows[0], "data/faces4 (603/145/240)") {
+		t.Errorf("row has %d cells, want 13: %s", len(cells), rows[0])
+	}
+	for _, p := range []string{"loss.png", "accuracy.png", "confusion.png"} {
+		if st, err := os.Stat(filepath.Join(tmp, "results", "tiny-smoke", p)); err != nil || st.Size() == 0 {
+			t.Errorf("plot %s not copied: %v", p, err)
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// TestInsertRow checks the table edits: a new kind's table lands in kind order above
+// Benchmarks, and rows append to the end of their own table.
+func TestInsertRow(t *testing.T) {
+	doc := resultsHeader
+	doc = insertRow(doc, "bench:bench-train", "### bench-train", benchHeader, "| b1 |\n", nil)
+	doc = insertRow(doc, "results:levers", "## Levers", rowHeader, "| l1 |\n", sectionsAfter("levers"))
+	doc = insertRow(doc, "results:seed", "## Seed", rowHeader, "| s1 |\n", sectionsAfter("seed"))
+	doc = insertRow(doc, "results:seed", "## Seed", rowHeader, "| s2 |\n", sectionsAfter("seed"))
+	doc = insertRow(doc, "bench:bench-train", "### bench-train", benchHeader, "| b2 |\n", nil)
+	order := []string{"## Seed", "| s1 |", "| s2 |", "## Levers", "| l1 |", "## Benchmarks", "### bench-train", "| b1 |", "| b2 |"}
+	at := 0
+	for _, want := range order {
+		i := strings.Index(doc[at:], want)
+		if i < 0 {
+			t.Fatalf("%q missing or out of order in:\n%s", want, doc)
+		}
+		at += i + len(want)
+	}
+	if strings.Count(doc, "<!-- results:seed -->") != 1 || strings.Count(doc, rowHeader) != 2 {
+		t.Errorf("tables duplicated:\n%s", doc)
+	}
+}
+
+func TestStepArgs(t *testing.T) {
+	d := &Def{Data: "d", Steps: []Step{{Name: "m", Command: "new-model", Flags: map[string]any{"seed": 1}}}}
+	if err := d.check(); err == nil {
+		t.Error("a definition without a train step was accepted")
+	}
+	s := Step{Name: "t", Command: "train", Flags: map[string]any{"model": "${m}/best", "augment": true, "remainder": false, "epochs": 3}}
+	args, err := s.args(map[string]string{"m": "/r/m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(args, " "), "train --augment --epochs 3 --model /r/m/best"; got != want {
+		t.Errorf("args %q, want %q", got, want)
+	}
+	if _, err := s.args(map[string]string{}); err == nil {
+		t.Error("an unknown ${m} was accepted")
+	}
+}
+
+// TestDefsLoad checks every definition in experiments/defs parses and names its references.
+func TestDefsLoad(t *testing.T) {
+	defs, err := List(testutil.RepoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range defs {
+		vars := map[string]string{"data": "/d", "run": "/r"}
+		for k := range d.Paths {
+			vars[k] = "/p"
+		}
+		for _, s := range d.Steps {
+			vars[s.Name] = "/r/" + s.Name
+		}
+		for _, s := range d.Steps {
+			if _, err := s.args(vars); err != nil {
+				t.Errorf("%s: %v", d.Name, err)
+			}
+		}
+	}
+	if len(defs) < 11 {
+		t.Errorf("found %d definitions, want at least 11", len(defs))
+	}
+}
+
+// TestPythonStep checks the python step: its JSON (with a per-step env), the command line
+// (script, positional args, sorted flags, references expanded) and a real run of a script.
+func TestPythonStep(t *testing.T) {
+	var s Step
+	js := `{"name": "labels", "env": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+	        "python": {"script": "s.py", "args": "label ${run}/x", "npz": "${crops}", "threshold": 0.6}}`
+	if err := json.Unmarshal([]byte(js), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Command != "python" || s.Env["TF_ENABLE_ONEDNN_OPTS"] != "0" {
+		t.Fatalf("parsed %+v", s)
+	}
+	args, err := s.args(map[string]string{"run": "/r", "crops": "/r/c.npz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(args, " "), "python s.py label /r/x --npz /r/c.npz --threshold 0.6"; got != want {
+		t.Errorf("args %q, want %q", got, want)
+	}
+	if got := s.summary(); !strings.Contains(got, "script=s.py") || !strings.Contains(got, "env TF_ENABLE_ONEDNN_OPTS=0") {
+		t.Errorf("summary %q lacks the script or the env", got)
+	}
+	var bad Step
+	if err := json.Unmarshal([]byte(`{"python": {"args": "x"}}`), &bad); err == nil {
+		t.Error("a python step without a script was accepted")
+	}
+
+	// A real run: the script writes its argv and an env variable to --out.
+	root := t.TempDir()
+	script := filepath.Join(root, "w.py")
+	code := "import os, sys\nout = sys.argv[sys.argv.index('--out') + 1]\n" +
+		"open(out, 'w').write(' '.join(sys.argv[1:]) + ' ' + os.environ['EMOTIONS_TEST_ENV'])\n"
+	if err := os.WriteFile(script, []byte(code), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EMOTIONS_PYTHON", testutil.Python(t))
+	out := filepath.Join(root, "out.txt")
+	run := Step{Name: "w", Command: "python", Flags: map[string]any{"script": "w.py", "args": "sub", "out": out},
+		Env: map[string]string{"EMOTIONS_TEST_ENV": "yes"}}
+	args, err = run.args(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	if err := runPython(context.Background(), Options{Root: root, Log: &log}, run, args[1:], filepath.Join(root, "w.log")); err != nil {
+		t.Fatalf("python step: %v\n%s", err, log.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), "sub --out "+out+" yes"; got != want {
+		t.Errorf("script saw %q, want %q", got, want)
+	}
+}
