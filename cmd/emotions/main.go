@@ -29,6 +29,7 @@ func main() {
 			exportCommand(),
 			serveCommand(),
 			experimentCommand(),
+			completionCommand(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {
