@@ -13,4 +13,10 @@ go build -o "$bin" ./experiments/benchpreprocess
 if [[ -n ${1:-} ]]; then
   "$bin" -data "$1" | sed '$d'
 fi
-"$bin" -data data/faces4
+figures=$("$bin" -data data/faces4 | tee /dev/stderr | tail -1)
+BIN=${BIN:-bin/emotions}
+if [[ -x $BIN ]]; then
+  "$BIN" experiment record-benchmark --name bench-preprocess --command "make bench-preprocess" "$figures" >&2 \
+    || echo "bench: could not record the figures in RESULTS.md" >&2
+fi
+echo "$figures"

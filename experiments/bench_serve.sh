@@ -35,4 +35,4 @@ log "serving $model ($BACKBONE) on 127.0.0.1:$port; clients $CLIENTS, ${SECONDS_
 cat "$WORK/benchserve.out" >&2
 batches=$(curl -sf "http://127.0.0.1:$port/metrics" | grep -E '^emotions_serve_batch_(size|requests)_(sum|count)' | tr '\n' ' ')
 log "server batching: $batches"
-tail -1 "$WORK/benchserve.out"
+record bench-serve "BENCH_BACKBONE=$BACKBONE BENCH_SECONDS=$SECONDS_PER_LEVEL make bench-serve" "$(tail -1 "$WORK/benchserve.out")"
