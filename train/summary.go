@@ -25,8 +25,9 @@ type Summary struct {
 	Versions        map[string]string `json:"versions"`
 }
 
-// fill takes the best epoch as the checkpoint's: the last epoch whose logs hold the best
-// monitored value (what RUN/best/ contains).
+// fill takes the best epoch as the checkpoint's: the first epoch whose logs hold the best
+// monitored value. ModelCheckpoint saves only on a strict improvement (Keras' rule), so a later
+// epoch that ties it was not saved: RUN/best/ holds the first.
 func (s *Summary) fill(history []EpochRecord, ckpt *ModelCheckpoint, early *EarlyStopping, monitor string) {
 	s.EpochsRun = len(history)
 	if len(history) > 0 {
@@ -36,7 +37,7 @@ func (s *Summary) fill(history []EpochRecord, ckpt *ModelCheckpoint, early *Earl
 	if !ok {
 		return
 	}
-	for i := len(history) - 1; i >= 0; i-- {
+	for i := range history {
 		if v, has := history[i].Logs[monitor]; has && (v == best || float32(v) == float32(best)) {
 			s.BestEpoch = history[i].Epoch
 			vl, va := history[i].Logs["val_loss"], history[i].Logs["val_accuracy"]
