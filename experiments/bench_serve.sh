@@ -2,12 +2,12 @@
 # bench-serve: REST :predict throughput and latency of `emotions serve` on loopback, with 1
 # and 32 concurrent clients for a fixed time each (bounded: BENCH_SECONDS per level), every
 # answer checked against a direct tfgraph Predict of the same model on the same input.
-#   make bench-serve                                tiny model, 10 s per level
-#   BENCH_BACKBONE=inception_resnet_v2 make bench-serve   the real model (export ~70 s)
+#   make bench-serve                                InceptionResNetV2 (where batching matters), 10 s per level
+#   BENCH_BACKBONE=tiny make bench-serve            the tiny test model (JSON parsing dominates it)
 #   BENCH_MODEL=DIR make bench-serve                a model or run directory of your own
 # Goal: batching makes 32 clients' throughput >= 3x one client's. The last line is one JSON
 # object.
-BENCH_BACKBONE=${BENCH_BACKBONE:-tiny}
+BENCH_BACKBONE=${BENCH_BACKBONE:-inception_resnet_v2}
 source "$(dirname "$0")/bench_lib.sh"
 SECONDS_PER_LEVEL=${BENCH_SECONDS:-10}
 CLIENTS=${BENCH_CLIENTS:-1,32}
