@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emotions-dev/emotions/internal/testutil"
 )
@@ -248,5 +249,43 @@ func TestPredictBadCorpus(t *testing.T) {
 	}
 	if len(errs) > 5 {
 		t.Errorf("%d errors: decodable files were refused: %v", len(errs), errs)
+	}
+}
+
+// kill -9 at any moment leaves best/ and last/ loadable: each is swapped in whole, so it is a
+// complete SavedModel from some epoch, never half written. The kills land after the first
+// checkpoint, at staggered times, while later epochs save over it.
+func TestKill9LeavesLoadableModels(t *testing.T) {
+	model := testutil.TinyModel(t)
+	data := filepath.Join(testutil.RepoRoot(t), "data", "faces4")
+	emotions(t, "info", model) // builds the binary
+	for i, extra := range []time.Duration{0, 150 * time.Millisecond, 400 * time.Millisecond, 900 * time.Millisecond} {
+		out := filepath.Join(t.TempDir(), "run")
+		cmd := exec.Command(binary, "train", "--data", data, "--model", model, "--out", out, "--epochs", "50",
+			"--no-early-stopping", "--save-every-epoch", "--cache", "")
+		cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			if _, err := os.Stat(filepath.Join(out, "last")); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatal("no checkpoint after 2 minutes")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(extra)
+		cmd.Process.Kill() // SIGKILL: no chance to clean up
+		cmd.Wait()
+		for _, sub := range []string{"best", "last"} {
+			dir := filepath.Join(out, sub)
+			if _, stderr, code := emotions(t, "info", dir); code != 0 {
+				t.Fatalf("kill %d (%v after the first checkpoint): %s is not loadable: %s", i, extra, dir, stderr)
+			}
+		}
 	}
 }
