@@ -24,6 +24,9 @@ def main():
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--valid-npz", help="validate on these tensors after each epoch, as the seed's fit did")
+    p.add_argument("--checkpoint", help="ModelCheckpoint(save_best_only) of the whole model to this .keras file, "
+                                        "as the seed's fit did (what `emotions train` does into RUN/best)")
     a = p.parse_args()
 
     import numpy as np
@@ -56,8 +59,16 @@ def main():
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.t0)
 
+    callbacks = [Timer()]
+    validation = None
+    if a.valid_npz:
+        v = np.load(a.valid_npz)
+        validation = (v["x"], keras.utils.to_categorical(v["y"], len(classes)))
+    if a.checkpoint:
+        callbacks.append(keras.callbacks.ModelCheckpoint(a.checkpoint, monitor="val_loss" if validation else "loss",
+                                                         save_best_only=True))
     model.fit(x, yh, batch_size=a.batch_size, epochs=a.epochs, steps_per_epoch=steps, shuffle=True,
-              verbose=0, callbacks=[Timer()])
+              verbose=0, callbacks=callbacks, validation_data=validation)
     timed = times[1:] if len(times) > 1 else times
     print(json.dumps({"images_per_second": steps * a.batch_size * len(timed) / sum(timed),
                       "epoch_seconds": times, "steps_per_epoch": steps, "batch_size": a.batch_size,
