@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/emotions-dev/emotions/internal/atomicfs"
 	"github.com/emotions-dev/emotions/preprocess"
 	"github.com/emotions-dev/emotions/tfgraph"
 )
@@ -143,7 +144,7 @@ func (r *Run) Execute(ctx context.Context, resume *State) (*Summary, error) {
 			return nil, fmt.Errorf("resume: %w", err)
 		}
 	}
-	model := sessionModel{r.Model}
+	model := sessionModel{m: r.Model, st: st, latest: &savedCopy{}}
 	if err := cbs.OnTrainBegin(model); err != nil {
 		return nil, err
 	}
@@ -209,7 +210,7 @@ func (r *Run) Execute(ctx context.Context, resume *State) (*Summary, error) {
 			summary.StopReason = fmt.Sprintf("early stopping: %s did not improve for %d epochs", r.Config.Callbacks.Monitor, r.Config.Callbacks.Patience)
 			break
 		}
-		if err := r.saveLast(paths, st, cbs); err != nil {
+		if err := r.saveLast(paths, st, cbs, model); err != nil {
 			runErr = err
 			break
 		}
@@ -235,7 +236,7 @@ func (r *Run) Execute(ctx context.Context, resume *State) (*Summary, error) {
 		// Save where a resume continues from (a finished run too, so --epochs can extend it).
 		// Not after a non-finite loss: the weights may be NaN, and last/ keeps the previous
 		// epoch's state.
-		if err := r.saveLast(paths, st, cbs); err != nil && runErr == nil {
+		if err := r.saveLast(paths, st, cbs, model); err != nil && runErr == nil {
 			runErr = err
 		}
 	}
@@ -328,7 +329,12 @@ func (r *Run) printEpoch(st *State, steps int) {
 		rec.Logs["val_loss"], rec.Logs["val_accuracy"], rec.Logs["learning_rate"])
 }
 
-func (r *Run) saveLast(paths runDir, st *State, cbs Callbacks) error {
+// saveLast writes RUN/last: the session's variables and the resume state, in one atomic step.
+// When a callback has just saved these very variables (ModelCheckpoint into best/ on an
+// improving epoch, with no step or learning-rate change since), last/ hard-links that copy
+// instead of running the saver again: a second full save (640 MB for InceptionResNetV2) costs
+// time and memory for nothing.
+func (r *Run) saveLast(paths runDir, st *State, cbs Callbacks, model sessionModel) error {
 	states, err := cbs.MarshalState()
 	if err != nil {
 		return err
@@ -338,7 +344,18 @@ func (r *Run) saveLast(paths runDir, st *State, cbs Callbacks) error {
 	if err != nil {
 		return fmt.Errorf("encode resume state: %w", err)
 	}
-	if err := r.Model.SaveWithFiles(paths.last, map[string][]byte{stateFile: b}); err != nil {
+	extra := map[string][]byte{stateFile: b}
+	if src, ok := model.latest.holds(st.GlobalStep); ok {
+		err = atomicfs.WriteDir(paths.last, func(tmp string) error {
+			if err := atomicfs.LinkTree(src, tmp); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(tmp, stateFile), b, 0o644)
+		})
+	} else {
+		err = r.Model.SaveWithFiles(paths.last, extra)
+	}
+	if err != nil {
 		return fmt.Errorf("save %s: %w", paths.last, err)
 	}
 	return nil
@@ -354,8 +371,25 @@ func copyLogs(l EpochLogs) EpochLogs {
 	return out
 }
 
-// sessionModel lets the callbacks act on the TensorFlow session.
-type sessionModel struct{ m *tfgraph.Model }
+// sessionModel lets the callbacks act on the TensorFlow session, and remembers the latest
+// complete copy of the session's variables a callback saved.
+type sessionModel struct {
+	m      *tfgraph.Model
+	st     *State // its GlobalStep says which training step a save holds
+	latest *savedCopy
+}
+
+// savedCopy is a directory holding the session's variables as of a training step.
+type savedCopy struct {
+	dir  string
+	step uint64
+	ok   bool
+}
+
+// holds returns the copy's directory if it still equals the session at step.
+func (c *savedCopy) holds(step uint64) (string, bool) {
+	return c.dir, c.ok && c.step == step
+}
 
 func (s sessionModel) LearningRate() (float64, error) {
 	st, err := s.m.State()
@@ -363,12 +397,23 @@ func (s sessionModel) LearningRate() (float64, error) {
 }
 
 func (s sessionModel) SetLearningRate(lr float64) error {
+	s.latest.ok = false // the learning rate is a variable: saved copies no longer match
 	_, err := s.m.SetLearningRate(lr)
 	return err
 }
 
-func (s sessionModel) SaveWeights(dir string) error    { return s.m.Save(dir) }
-func (s sessionModel) RestoreWeights(dir string) error { return s.m.Restore(dir) }
+func (s sessionModel) SaveWeights(dir string) error {
+	if err := s.m.Save(dir); err != nil {
+		return err
+	}
+	*s.latest = savedCopy{dir: dir, step: s.st.GlobalStep, ok: true}
+	return nil
+}
+
+func (s sessionModel) RestoreWeights(dir string) error {
+	s.latest.ok = false
+	return s.m.Restore(dir)
+}
 
 // runDir names the files of a run directory.
 type runDir struct{ root, best, last, scratch, csv, history, summary, lossPNG, accPNG string }
