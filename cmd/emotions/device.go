@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -85,4 +86,11 @@ func openModelAndPreprocessor(c *cli.Context) (*tfgraph.Model, *preprocess.Prepr
 		return nil, nil, err
 	}
 	return m, prep, nil
+}
+
+// printJSON writes v to stdout as indented JSON: the --json output of every command.
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

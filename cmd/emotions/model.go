@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -108,9 +107,7 @@ func infoCommand() *cli.Command {
 			defer m.Close()
 			info := describe(m)
 			if c.Bool("json") {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(info)
+				return printJSON(info)
 			}
 			printInfo(info)
 			return nil

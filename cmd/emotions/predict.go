@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -59,9 +58,7 @@ func predictCommand() *cli.Command {
 				}
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(preds)
+				return printJSON(preds)
 			}
 			for _, p := range preds {
 				fmt.Println(predictionLine(p, m.Meta.Classes))

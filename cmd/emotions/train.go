@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -108,9 +107,7 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(summary)
+		return printJSON(summary)
 	}
 	how := summary.StopReason
 	if !strings.HasPrefix(how, "completed") {
