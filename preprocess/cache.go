@@ -12,22 +12,47 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // codeVersion is part of every cache key: bump it whenever a change to this package
 // changes the crops it produces, so stale cache entries are never read.
 const codeVersion = 1
 
-// The cache keeps one small file per image, <dir>/<key[:2]>/<key>.bin, keyed by the
-// SHA-256 of the file's content and of every parameter that shapes the crop (so renaming
-// or moving files keeps hits, and changing options or code misses). Entries are written to
-// a temporary file and renamed, so concurrent runs sharing a directory never see half an
-// entry; each ends with a CRC so a corrupt entry is detected, ignored and rewritten.
-// Rejections are not cached: they are cheap to find again and their messages name files.
+// The cache is a folder of pack files, each holding a batch of entries keyed by the
+// SHA-256 of an image file's content and of every parameter that shapes its crop (so
+// renaming or moving files keeps hits, and changing options or code misses).
 //
-// Entry layout (little endian): "EMOC", outcome byte, box x, y, w, h int32, score
-// float32, crop length uint32, crop bytes, CRC-32 of all before.
-var cacheMagic = []byte("EMOC")
+// One file per entry cost more than the crop itself: creating, writing and renaming
+// ~1,000 small files took 0.4 ms of system time per image, 15% of a cold pass over
+// faces4. A run therefore collects its new entries and writes them as one pack every
+// packEntries entries (so an interrupted run keeps all but the last batch), to a
+// temporary file renamed into place: concurrent runs sharing the folder never see half a
+// pack, and two runs writing the same entries only write two packs. Every entry carries
+// a CRC, so a corrupt one is detected and ignored; the recomputed entry goes into a new
+// pack and is found there next time. Rejections are not cached: they are cheap to find
+// again and their messages name files.
+//
+// Pack layout (little endian): "EMCP", version uint32, count uint32; count index records
+// of key [32]byte, offset uint64, length uint32; CRC-32 of all before; then the entries.
+// Entry layout: "EMOC", outcome byte, box x, y, w, h int32, score float32, crop length
+// uint32, crop bytes, CRC-32 of all before.
+var (
+	packMagic  = []byte("EMCP")
+	entryMagic = []byte("EMOC")
+)
+
+const (
+	packVersion     = 1
+	packHeadSize    = 4 + 4 + 4
+	packRecordSize  = 32 + 8 + 4
+	entryHeadSize   = 4 + 1 + 5*4 + 4
+	packEntries     = 256      // entries per pack: what an interrupted run can lose
+	packMaxBytes    = 64 << 20 // and a bound on the memory a batch holds
+	packFilePattern = "pack-*.emc"
+)
+
+type cacheKey [32]byte
 
 type cacheEntry struct {
 	crop    []uint8
@@ -35,86 +60,226 @@ type cacheEntry struct {
 	face    *Box
 }
 
-func (p *Preprocessor) cacheKey(content []byte) string {
+type packLocation struct {
+	pack           *os.File
+	offset, length int64
+}
+
+// cropCache is an open cache folder for one run: the index of the packs present when it was
+// opened, and the new entries waiting to be written. Safe for concurrent use.
+type cropCache struct {
+	dir      string
+	cropSize int // bytes of one crop: entries of another size are unusable
+	index    map[cacheKey][]packLocation
+	packs    []*os.File
+
+	mu      sync.Mutex
+	pending []pendingEntry
+	bytes   int
+	err     error // the first failure to write, reported once by close
+}
+
+type pendingEntry struct {
+	key   cacheKey
+	entry []byte
+}
+
+func (p *Preprocessor) cacheKey(content []byte) cacheKey {
 	sum := sha256.Sum256(content)
 	h := sha256.New()
 	h.Write([]byte(p.cacheTag))
 	h.Write(sum[:])
-	return hex.EncodeToString(h.Sum(nil))
+	return cacheKey(h.Sum(nil))
 }
 
-func cachePath(dir, key string) string {
-	return filepath.Join(dir, key[:2], key+".bin")
+// openCache indexes the packs in dir. Unreadable or corrupt packs are skipped: the cache
+// only ever costs a miss.
+func openCache(dir string, cropSize int) *cropCache {
+	c := &cropCache{dir: dir, cropSize: cropSize, index: map[cacheKey][]packLocation{}}
+	names, _ := filepath.Glob(filepath.Join(dir, packFilePattern))
+	for _, name := range names {
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		if !c.indexPack(f) {
+			f.Close()
+			continue
+		}
+		c.packs = append(c.packs, f)
+	}
+	return c
 }
 
-// readCache returns the entry for key, or false when it is absent or unusable.
-func (p *Preprocessor) readCache(dir, key string) (cacheEntry, bool) {
-	b, err := os.ReadFile(cachePath(dir, key))
-	want := p.opts.InputSize * p.opts.InputSize * 3
-	const head = 4 + 1 + 5*4 + 4
-	if err != nil || len(b) != head+want+4 || !bytes.HasPrefix(b, cacheMagic) {
-		return cacheEntry{}, false
+func (c *cropCache) indexPack(f *os.File) bool {
+	head := make([]byte, packHeadSize)
+	if _, err := f.ReadAt(head, 0); err != nil || !bytes.HasPrefix(head, packMagic) ||
+		binary.LittleEndian.Uint32(head[4:]) != packVersion {
+		return false
+	}
+	n := int64(binary.LittleEndian.Uint32(head[8:]))
+	st, err := f.Stat()
+	if err != nil || packHeadSize+n*packRecordSize+4 > st.Size() {
+		return false
+	}
+	b := make([]byte, packHeadSize+n*packRecordSize+4)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return false
 	}
 	if crc32.ChecksumIEEE(b[:len(b)-4]) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
-		return cacheEntry{}, false
+		return false
 	}
-	if int(binary.LittleEndian.Uint32(b[head-4:])) != want {
-		return cacheEntry{}, false
+	for i := int64(0); i < n; i++ {
+		r := b[packHeadSize+i*packRecordSize:][:packRecordSize]
+		key := cacheKey(r[:32])
+		loc := packLocation{pack: f, offset: int64(binary.LittleEndian.Uint64(r[32:])),
+			length: int64(binary.LittleEndian.Uint32(r[40:]))}
+		c.index[key] = append(c.index[key], loc)
 	}
-	c := cacheEntry{crop: b[head : head+want : head+want]}
-	switch b[4] {
-	case 1:
-		c.outcome = OutcomeFace
-		u := func(i int) int { return int(int32(binary.LittleEndian.Uint32(b[5+4*i:]))) }
-		c.face = &Box{X: u(0), Y: u(1), Width: u(2), Height: u(3),
-			Score: math.Float32frombits(binary.LittleEndian.Uint32(b[5+16:]))}
-	case 2:
-		c.outcome = OutcomeFallback
-	default:
-		return cacheEntry{}, false
-	}
-	return c, true
+	return true
 }
 
-// writeCache stores an entry; failures only cost a future miss, so they are returned for
-// the caller to report once, not treated as fatal.
-func writeCache(dir, key string, r Result) error {
-	var b bytes.Buffer
-	b.Write(cacheMagic)
-	var box Box
-	switch r.Outcome {
-	case OutcomeFace:
-		b.WriteByte(1)
-		box = *r.Face
-	case OutcomeFallback:
-		b.WriteByte(2)
+// get returns the entry for key, or false when it is absent or every copy is unusable.
+func (c *cropCache) get(key cacheKey) (cacheEntry, bool) {
+	for _, loc := range c.index[key] {
+		if loc.length != int64(entryHeadSize+c.cropSize+4) {
+			continue
+		}
+		b := make([]byte, loc.length)
+		if _, err := loc.pack.ReadAt(b, loc.offset); err != nil {
+			continue
+		}
+		if e, ok := decodeEntry(b, c.cropSize); ok {
+			return e, true
+		}
+	}
+	return cacheEntry{}, false
+}
+
+func decodeEntry(b []byte, cropSize int) (cacheEntry, bool) {
+	if len(b) != entryHeadSize+cropSize+4 || !bytes.HasPrefix(b, entryMagic) ||
+		crc32.ChecksumIEEE(b[:len(b)-4]) != binary.LittleEndian.Uint32(b[len(b)-4:]) ||
+		int(binary.LittleEndian.Uint32(b[entryHeadSize-4:])) != cropSize {
+		return cacheEntry{}, false
+	}
+	e := cacheEntry{crop: b[entryHeadSize : entryHeadSize+cropSize : entryHeadSize+cropSize]}
+	switch b[4] {
+	case 1:
+		e.outcome = OutcomeFace
+		u := func(i int) int { return int(int32(binary.LittleEndian.Uint32(b[5+4*i:]))) }
+		e.face = &Box{X: u(0), Y: u(1), Width: u(2), Height: u(3),
+			Score: math.Float32frombits(binary.LittleEndian.Uint32(b[5+16:]))}
+	case 2:
+		e.outcome = OutcomeFallback
 	default:
-		return nil
+		return cacheEntry{}, false
+	}
+	return e, true
+}
+
+func encodeEntry(r Result) []byte {
+	b := make([]byte, 0, entryHeadSize+len(r.Crop)+4)
+	b = append(b, entryMagic...)
+	var box Box
+	if r.Outcome == OutcomeFace {
+		b = append(b, 1)
+		box = *r.Face
+	} else {
+		b = append(b, 2)
 	}
 	for _, v := range []uint32{uint32(int32(box.X)), uint32(int32(box.Y)), uint32(int32(box.Width)),
 		uint32(int32(box.Height)), math.Float32bits(box.Score), uint32(len(r.Crop))} {
-		b.Write(binary.LittleEndian.AppendUint32(nil, v))
+		b = binary.LittleEndian.AppendUint32(b, v)
 	}
-	b.Write(r.Crop)
-	b.Write(binary.LittleEndian.AppendUint32(nil, crc32.ChecksumIEEE(b.Bytes())))
+	b = append(b, r.Crop...)
+	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+}
 
-	path := cachePath(dir, key)
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if errors.Is(err, fs.ErrNotExist) { // first entry in this shard: one mkdir, not one per entry
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+// put queues a new entry and writes a pack when enough are waiting.
+func (c *cropCache) put(key cacheKey, r Result) {
+	if r.Outcome != OutcomeFace && r.Outcome != OutcomeFallback {
+		return
+	}
+	e := encodeEntry(r)
+	c.mu.Lock()
+	c.pending = append(c.pending, pendingEntry{key, e})
+	c.bytes += len(e)
+	var batch []pendingEntry
+	if len(c.pending) >= packEntries || c.bytes >= packMaxBytes {
+		batch, c.pending, c.bytes = c.pending, nil, 0
+	}
+	c.mu.Unlock()
+	if batch != nil {
+		c.record(c.writePack(batch)) // outside the lock: the other workers go on
+	}
+}
+
+func (c *cropCache) record(err error) {
+	if err != nil {
+		c.mu.Lock()
+		if c.err == nil {
+			c.err = err
+		}
+		c.mu.Unlock()
+	}
+}
+
+// close writes the entries still waiting and releases the packs. The error is the first
+// failure to write: the run's results are valid, only the next run will not be faster.
+func (c *cropCache) close() error {
+	c.mu.Lock()
+	batch := c.pending
+	c.pending, c.bytes = nil, 0
+	c.mu.Unlock()
+	if len(batch) > 0 {
+		c.record(c.writePack(batch))
+	}
+	for _, f := range c.packs {
+		f.Close()
+	}
+	return c.err
+}
+
+// writePack writes entries as one pack, atomically. Its name comes from its keys, so it
+// cannot replace a pack holding other entries.
+func (c *cropCache) writePack(entries []pendingEntry) error {
+	index := make([]byte, 0, packHeadSize+len(entries)*packRecordSize+4)
+	index = append(index, packMagic...)
+	index = binary.LittleEndian.AppendUint32(index, packVersion)
+	index = binary.LittleEndian.AppendUint32(index, uint32(len(entries)))
+	offset := int64(cap(index))
+	names := sha256.New()
+	for _, e := range entries {
+		index = append(index, e.key[:]...)
+		index = binary.LittleEndian.AppendUint64(index, uint64(offset))
+		index = binary.LittleEndian.AppendUint32(index, uint32(len(e.entry)))
+		offset += int64(len(e.entry))
+		names.Write(e.key[:])
+	}
+	index = binary.LittleEndian.AppendUint32(index, crc32.ChecksumIEEE(index))
+
+	tmp, err := os.CreateTemp(c.dir, ".tmp-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(c.dir, 0o755); err != nil {
 			return err
 		}
-		tmp, err = os.CreateTemp(filepath.Dir(path), ".tmp-*")
+		tmp, err = os.CreateTemp(c.dir, ".tmp-*")
 	}
 	if err != nil {
 		return err
 	}
-	_, err = tmp.Write(b.Bytes())
+	_, err = tmp.Write(index)
+	for _, e := range entries {
+		if err == nil {
+			_, err = tmp.Write(e.entry)
+		}
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		name := fmt.Sprintf("pack-%s.emc", hex.EncodeToString(names.Sum(nil)[:12]))
+		err = os.Rename(tmp.Name(), filepath.Join(c.dir, name))
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
@@ -122,20 +287,21 @@ func writeCache(dir, key string, r Result) error {
 	return err
 }
 
-// cachedFile preprocesses path through the cache in dir ("" = no cache); hit reports
-// whether the crop came from the cache.
-func (p *Preprocessor) cachedFile(path, dir string) (r Result, hit bool, cacheErr error) {
+// cachedFile preprocesses path through cache (nil = no cache); hit reports whether the
+// crop came from the cache.
+func (p *Preprocessor) cachedFile(path string, cache *cropCache) (r Result, hit bool) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return rejected(path, fmt.Errorf("%s: %w", path, unwrapPathError(err))), false, nil
+		return rejected(path, fmt.Errorf("%s: %w", path, unwrapPathError(err))), false
 	}
-	if dir == "" {
-		return p.Bytes(path, data), false, nil
+	if cache == nil {
+		return p.Bytes(path, data), false
 	}
 	key := p.cacheKey(data)
-	if c, ok := p.readCache(dir, key); ok {
-		return Result{File: path, Crop: c.crop, Outcome: c.outcome, Face: c.face}, true, nil
+	if c, ok := cache.get(key); ok {
+		return Result{File: path, Crop: c.crop, Outcome: c.outcome, Face: c.face}, true
 	}
 	r = p.Bytes(path, data)
-	return r, false, writeCache(dir, key, r)
+	cache.put(key, r)
+	return r, false
 }

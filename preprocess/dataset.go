@@ -184,7 +184,15 @@ func loadAll(paths []string, p *Preprocessor, o LoadOptions) (results []Result, 
 		workers = runtime.NumCPU()
 	}
 	bar := newProgress(len(paths), o)
-	var once sync.Once
+	var cache *cropCache
+	if o.CacheDir != "" {
+		cache = openCache(o.CacheDir, p.opts.InputSize*p.opts.InputSize*3)
+		defer func() {
+			if err := cache.close(); err != nil {
+				cacheErr = fmt.Errorf("write cache in %s: %w", o.CacheDir, err)
+			}
+		}()
+	}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(workers, max(1, len(paths))); w++ {
@@ -192,11 +200,7 @@ func loadAll(paths []string, p *Preprocessor, o LoadOptions) (results []Result, 
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				r, hit, err := p.cachedFile(paths[i], o.CacheDir)
-				results[i], hits[i] = r, hit
-				if err != nil {
-					once.Do(func() { cacheErr = fmt.Errorf("write cache in %s: %w", o.CacheDir, err) })
-				}
+				results[i], hits[i] = p.cachedFile(paths[i], cache)
 				if bar != nil {
 					bar.Add(1)
 				}

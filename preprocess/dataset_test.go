@@ -155,21 +155,29 @@ func TestCache(t *testing.T) {
 		}
 	}
 
-	// Corrupt entries are ignored and rewritten.
-	entries, _ := filepath.Glob(filepath.Join(cache, "*", "*.bin"))
-	if len(entries) != len(cold.Crops) {
-		t.Fatalf("%d cache entries for %d crops", len(entries), len(cold.Crops))
+	// Corrupt entries are ignored and rewritten; so is a corrupt pack.
+	packs, _ := filepath.Glob(filepath.Join(cache, packFilePattern))
+	if len(packs) != 1 {
+		t.Fatalf("%d packs after one run of %d crops, want 1", len(packs), len(cold.Crops))
 	}
-	b := mustRead(t, entries[0])
-	b[40] ^= 0xFF
-	writeFile(t, entries[0], b)
-	writeFile(t, entries[1], b[:10])
+	b := mustRead(t, packs[0])
+	if n := int(binary.LittleEndian.Uint32(b[8:])); n != len(cold.Crops) {
+		t.Fatalf("pack indexes %d entries for %d crops", n, len(cold.Crops))
+	}
+	entryOffset := func(i int) int {
+		return int(binary.LittleEndian.Uint64(b[packHeadSize+i*packRecordSize+32:]))
+	}
+	b[entryOffset(0)+entryHeadSize+40] ^= 0xFF // a crop byte
+	b[entryOffset(1)] = 'X'                    // the magic
+	writeFile(t, packs[0], b)
+	writeFile(t, filepath.Join(cache, "pack-garbage.emc"), []byte("EMCP\x01\x00\x00\x00\xff\xff\xff\xff"))
+	writeFile(t, filepath.Join(cache, ".tmp-123"), b[:100]) // a run killed mid-write
 	again, err := LoadClassDirs(dir, classes, p, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.CacheHits != len(again.Crops)-2 {
-		t.Errorf("after corrupting 2 entries: %d hits of %d", again.CacheHits, len(again.Crops))
+	if again.CacheHits != len(again.Crops)-2 || again.CacheErr != nil {
+		t.Errorf("after corrupting 2 entries: %d hits of %d (%v)", again.CacheHits, len(again.Crops), again.CacheErr)
 	}
 	for i := range cold.Crops {
 		if !bytes.Equal(cold.Crops[i], again.Crops[i]) {
@@ -218,7 +226,7 @@ func TestConcurrentLoadsShareACache(t *testing.T) {
 			}
 		}
 	}
-	if tmp, _ := filepath.Glob(filepath.Join(cache, "*", ".tmp-*")); len(tmp) != 0 {
+	if tmp, _ := filepath.Glob(filepath.Join(cache, ".tmp-*")); len(tmp) != 0 {
 		t.Errorf("temporary files left: %v", tmp)
 	}
 }
@@ -467,5 +475,39 @@ func TestInconsistentDatasetRefused(t *testing.T) {
 	d := &Dataset{Size: 2, Crops: [][]uint8{make([]uint8, 12)}, Labels: []int32{0}, Files: []string{"a"}}
 	if err := WriteNPZ(filepath.Join(t.TempDir(), "x.npz"), d, savedmodel.Rescale); err == nil || !strings.Contains(err.Error(), "inconsistent dataset") {
 		t.Errorf("missing results: %v", err)
+	}
+}
+
+// TestCachePacksInBatches checks that a long run writes its entries as it goes (an
+// interrupted run keeps all but the last batch) and that a reopened cache finds them all.
+func TestCachePacksInBatches(t *testing.T) {
+	dir := t.TempDir()
+	const size = 12
+	c := openCache(dir, size)
+	n := 2*packEntries + 10
+	for i := range n {
+		r := Result{Outcome: OutcomeFallback, Crop: bytes.Repeat([]byte{byte(i)}, size)}
+		if i%2 == 0 {
+			r.Outcome, r.Face = OutcomeFace, &Box{X: -i, Y: i, Width: 3, Height: 4, Score: float32(i) / 2}
+		}
+		c.put(cacheKey{byte(i), byte(i >> 8)}, r)
+	}
+	if packs, _ := filepath.Glob(filepath.Join(dir, packFilePattern)); len(packs) != 2 {
+		t.Errorf("%d packs written before the run ended, want 2", len(packs))
+	}
+	if err := c.close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openCache(dir, size)
+	defer c.close()
+	for i := range n {
+		e, ok := c.get(cacheKey{byte(i), byte(i >> 8)})
+		if !ok || e.crop[0] != byte(i) || (i%2 == 0) != (e.outcome == OutcomeFace) ||
+			(e.face != nil && (e.face.X != -i || e.face.Score != float32(i)/2)) {
+			t.Fatalf("entry %d: %v %+v", i, ok, e)
+		}
+	}
+	if _, ok := openCache(dir, size+1).get(cacheKey{1}); ok {
+		t.Error("an entry of another crop size was returned")
 	}
 }

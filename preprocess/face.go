@@ -51,15 +51,20 @@ type DetectPass struct {
 
 // DefaultFaceOptions are the measured defaults.
 //
-// Pass 1 looks only for large faces (70% of the short side and up) on a 128-pixel copy
-// padded by 30%: it finds 96% of faces4's tight crops in about half a millisecond. A
-// hit scoring under 5 is only a candidate (1% of faces4's hits), since in a larger photo
-// a coarse window spanning a face and its surroundings can score that much. Pass 2
-// looks for faces from 24 pixels on a 320-pixel copy (60 pixels in an 800x600 photo);
-// pass 3 uses a denser grid on another scale, catching faces that fell between pass
-// 2's windows. Measured: faces found in 97% of faces4; on faces4 faces pasted into
-// 800x600 scenes, 96% of crops overlap the face with IoU >= 0.5 (the misses are mostly
-// the faces4 images no pass finds); no detection on 40 face-free scenes.
+// Passes 1 and 2 look only for large faces (70% of the short side and up) on a
+// 128-pixel copy padded by 30%, first on a coarse grid (about 0.13 ms), then on a denser
+// one (about 0.5 ms) for the 9% of faces4 the coarse grid misses; together they find 96%
+// of faces4's tight crops. A hit scoring under StopScore is only a candidate, since in a
+// larger photo a coarse window spanning a face and its surroundings can score that much.
+// Pass 3 looks for faces from 30 pixels on a 320-pixel copy (75 pixels in an 800x600
+// photo, a little less than the model's input: smaller faces would be enlarged); pass 4
+// uses a denser grid on another scale, catching faces that fell between pass 3's windows.
+// Measured: faces found in 97% of faces4; on faces4 faces pasted into 800x600 scenes,
+// 96% of crops overlap the face with IoU >= 0.5 (the misses are mostly the faces4 images
+// no pass finds); no detection on 40 face-free scenes. The coarse first pass and the
+// larger smallest faces of passes 3 and 4 (they were 24 and 20 pixels) cut the detector's
+// time per faces4 image from 1.27 to 0.72 CPU-ms with the same found rates; the crops
+// overlap the previous ones with median IoU 0.94.
 //
 // Margin is 0 because pigo's box on a faces4 image already spans the frame the model
 // was trained on (median 0.97 of the short side): the box itself is the framing to
@@ -70,9 +75,10 @@ func DefaultFaceOptions() FaceOptions {
 		ClusterIoU: 0.2,
 		EnlargeTo:  128,
 		Passes: []DetectPass{
+			{Side: 128, Pad: 0.3, MinFraction: 0.7, Shift: 0.15, Scale: 1.2, MinScore: 1, StopScore: 3},
 			{Side: 128, Pad: 0.3, MinFraction: 0.7, Shift: 0.1, Scale: 1.1, MinScore: 2, StopScore: 5},
-			{Side: 320, MinSize: 24, Shift: 0.1, Scale: 1.1, MinScore: 1, StopScore: 5},
-			{Side: 240, MinSize: 20, Shift: 0.07, Scale: 1.07, MinScore: 1},
+			{Side: 320, MinSize: 30, Shift: 0.1, Scale: 1.1, MinScore: 1, StopScore: 5},
+			{Side: 240, MinSize: 26, Shift: 0.07, Scale: 1.07, MinScore: 1},
 		},
 	}
 }
@@ -239,19 +245,39 @@ func newGrayScaled(img raster, longSide int) grayScaled {
 	for x := range x0s {
 		x0s[x] = min(w, x*w/tw)
 	}
+	// Column sums of each band of source rows, in the 16.16 luma scale: one pass over
+	// the source, which is most of the cost.
+	sums := make([]uint64, tw)
 	for ty := 0; ty < th; ty++ {
 		y0 := ty * h / th
 		y1 := max(y0+1, (ty+1)*h/th)
-		for tx := 0; tx < tw; tx++ {
-			x0, x1 := x0s[tx], max(x0s[tx]+1, x0s[tx+1])
-			var sum uint64 // 32 bits overflow past 256 source pixels per target pixel
-			for y := y0; y < y1; y++ {
-				for i := y*w + x0; i < y*w+x1; i++ {
-					sum += uint64(img.luma(i))
+		clear(sums)
+		for y := y0; y < y1; y++ {
+			if img.ch == 1 {
+				row := img.pix[y*w : (y+1)*w]
+				for tx := range sums {
+					var s uint32 // a box holds at most 2^24 pixels: no overflow
+					for _, v := range row[x0s[tx]:max(x0s[tx]+1, x0s[tx+1])] {
+						s += uint32(v)
+					}
+					sums[tx] += uint64(s) << 16
 				}
+				continue
 			}
-			n := uint64((y1 - y0) * (x1 - x0))
-			out.pix[ty*tw+tx] = uint8((sum/n + 1<<15) >> 16)
+			row := img.pix[3*y*w : 3*(y+1)*w]
+			for tx := range sums {
+				var s uint64
+				px := row[3*x0s[tx] : 3*max(x0s[tx]+1, x0s[tx+1])]
+				for i := 0; i+2 < len(px); i += 3 {
+					s += uint64(19595*uint32(px[i]) + 38470*uint32(px[i+1]) + 7471*uint32(px[i+2]))
+				}
+				sums[tx] += s
+			}
+		}
+		out := out.pix[ty*tw : (ty+1)*tw]
+		for tx, sum := range sums {
+			n := uint64((y1 - y0) * (max(x0s[tx]+1, x0s[tx+1]) - x0s[tx]))
+			out[tx] = uint8((sum/n + 1<<15) >> 16)
 		}
 	}
 	return out

@@ -219,3 +219,20 @@ func syntheticScene(w, h int, gradient bool, seed uint64) *image.RGBA {
 	}
 	return img
 }
+
+// TestFaceFreeScenesFallBack checks the detector does not invent faces: scenes of noise
+// and gradients, as behind TestPastedFaceIoU's faces, must come out as centre crops.
+func TestFaceFreeScenesFallBack(t *testing.T) {
+	p := newTestPreprocessor(t)
+	n := 40
+	found := make([]*Box, n)
+	parallel(n, func(i int) {
+		scene := syntheticScene(800, 600, i%2 == 0, uint64(1000+i))
+		found[i] = p.Bytes("scene.png", encodePNG(t, scene)).Face
+	})
+	for i, f := range found {
+		if f != nil {
+			t.Errorf("scene %d: a face found where there is none: %+v", i, *f)
+		}
+	}
+}

@@ -90,7 +90,7 @@ func (p *Preprocessor) Options() Options { return p.opts }
 
 // File reads and preprocesses one file; errors are in the Result.
 func (p *Preprocessor) File(path string) Result {
-	r, _, _ := p.cachedFile(path, "")
+	r, _ := p.cachedFile(path, nil)
 	return r
 }
 

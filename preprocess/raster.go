@@ -54,6 +54,10 @@ func toRaster(src image.Image) raster {
 	w, h := b.Dx(), b.Dy()
 	switch s := src.(type) {
 	case *image.Gray:
+		if s.Stride == w && len(s.Pix) >= w*h && b.Min == (image.Point{}) {
+			// Already packed: share the decoder's pixels instead of copying them.
+			return raster{pix: s.Pix[:w*h], w: w, h: h, ch: 1}
+		}
 		dst := newRaster(w, h, 1)
 		for y := 0; y < h; y++ {
 			copy(dst.pix[y*w:][:w], s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):])

@@ -3,6 +3,7 @@ package preprocess
 import (
 	"image"
 	"math"
+	"math/bits"
 )
 
 // cropResize cuts the square r (inside img) and resamples it to size x size packed RGB.
@@ -30,6 +31,13 @@ func cropResize(img raster, r image.Rectangle, size int) []uint8 {
 				}
 				continue
 			}
+			if ch == 1 && k == 2 { // most of faces4: 350-pixel gray photos to 80
+				for x := range sums {
+					p := in[2*x : 2*x+2 : 2*x+2]
+					sums[x] += uint32(p[0]) + uint32(p[1])
+				}
+				continue
+			}
 			if ch == 1 {
 				for x := range sums {
 					for _, v := range in[x*k : (x+1)*k] {
@@ -49,6 +57,13 @@ func cropResize(img raster, r image.Rectangle, size int) []uint8 {
 			}
 		}
 		out := reduced.pix[y*rw*ch:][:rw*ch]
+		if n&(n-1) == 0 { // a shift, not a division per pixel
+			shift := bits.TrailingZeros32(n)
+			for i, s := range sums {
+				out[i] = uint8((s + n/2) >> shift)
+			}
+			continue
+		}
 		for i, s := range sums {
 			out[i] = uint8((s + n/2) / n)
 		}
