@@ -34,12 +34,13 @@ type feeder struct {
 	classes     int
 	aug         *preprocess.Augmenter
 	classWeight []float32
+	targets     [][]float32 // per training example: a distribution, or nil for one-hot
 	perm        []int
 	permPass    uint64
 }
 
-func newFeeder(d *preprocess.Dataset, cfg Config, norm savedmodel.Normalization, classes int) *feeder {
-	f := &feeder{data: d, cfg: cfg, norm: norm, classes: classes, permPass: ^uint64(0)}
+func newFeeder(d *preprocess.Dataset, targets [][]float32, cfg Config, norm savedmodel.Normalization, classes int) *feeder {
+	f := &feeder{data: d, targets: targets, cfg: cfg, norm: norm, classes: classes, permPass: ^uint64(0)}
 	if cfg.Augment != nil {
 		f.aug = preprocess.NewAugmenter(*cfg.Augment, d.Size)
 	}
@@ -146,8 +147,15 @@ func (f *feeder) assemble(idx []int, rng *rand.Rand) batch {
 		for k := range row {
 			row[k] = smooth / float32(f.classes)
 		}
-		row[c] += 1 - smooth
-		b.weights[i] = f.classWeight[c]
+		// Keras' label smoothing applies to any y_true: (1 - s) * y + s / k.
+		if f.targets != nil && f.targets[j] != nil {
+			for k, p := range f.targets[j] {
+				row[k] += (1 - smooth) * p
+			}
+		} else {
+			row[c] += 1 - smooth
+		}
+		b.weights[i] = f.classWeight[c] // by the folder's class, soft target or not
 		b.weightSum += float64(b.weights[i])
 	}
 	return b

@@ -31,7 +31,10 @@ type Config struct {
 	ClassWeights   string              `json:"class_weights"`   // "" or "balanced"
 	LabelSmoothing float64             `json:"label_smoothing"` // as Keras' CategoricalCrossentropy(label_smoothing)
 	LearningRate   float64             `json:"learning_rate"`   // 0: keep the model's
-	Callbacks      CallbackConfig      `json:"callbacks"`
+	// SoftTargets is the CSV the run's soft targets came from (ReadSoftTargets), recorded
+	// so --resume reads it again; Run.Targets holds them.
+	SoftTargets string         `json:"soft_targets,omitempty"`
+	Callbacks   CallbackConfig `json:"callbacks"`
 }
 
 // CallbackConfig selects and configures the Keras callbacks the loop runs.
@@ -92,11 +95,14 @@ func (c Config) Validate() error {
 
 // Run is one training run: a model, its data, the recipe and where it all goes.
 type Run struct {
-	Model  *tfgraph.Model
-	Train  *preprocess.Dataset
-	Valid  *preprocess.Dataset
-	Config Config
-	Out    string // the run directory
+	Model *tfgraph.Model
+	Train *preprocess.Dataset
+	Valid *preprocess.Dataset
+	// Targets, if not nil, holds a distribution over the classes for each training
+	// example (parallel to Train.Labels; nil rows keep the one-hot label): see SoftTargets.
+	Targets [][]float32
+	Config  Config
+	Out     string // the run directory
 	// Settings are extra facts recorded in summary.json and the resume state (data paths...).
 	Settings map[string]any
 	// Log receives Keras verbose=2 style epoch lines; Progress the per-epoch progress bar
@@ -149,7 +155,7 @@ func (r *Run) Execute(ctx context.Context, resume *State) (*Summary, error) {
 		return nil, err
 	}
 
-	feeder := newFeeder(r.Train, r.Config, r.Model.Meta.Normalization, len(r.Model.Meta.Classes))
+	feeder := newFeeder(r.Train, r.Targets, r.Config, r.Model.Meta.Normalization, len(r.Model.Meta.Classes))
 	valid := newEvalSet(r.Valid, r.Model.Meta.Normalization, len(r.Model.Meta.Classes), r.Config.BatchSize)
 	steps := feeder.stepsPerEpoch()
 	summary := &Summary{Settings: r.Config, Extra: r.Settings, Versions: versions(r.Model)}
@@ -284,6 +290,14 @@ func (r *Run) check() error {
 	}
 	if len(r.Valid.Labels) == 0 {
 		return errors.New("the validation set is empty")
+	}
+	if r.Targets != nil && len(r.Targets) != len(r.Train.Labels) {
+		return fmt.Errorf("%d soft targets for %d training images", len(r.Targets), len(r.Train.Labels))
+	}
+	for i, t := range r.Targets {
+		if t != nil && len(t) != len(r.Model.Meta.Classes) {
+			return fmt.Errorf("%s: soft target of %d classes, the model has %d", r.Train.Files[i], len(t), len(r.Model.Meta.Classes))
+		}
 	}
 	if !r.Config.Remainder && r.Config.StepsPerEpoch == 0 && len(r.Train.Labels) < r.Config.BatchSize {
 		return fmt.Errorf("%d training images make no full batch of %d: lower --batch-size or use --remainder",

@@ -139,8 +139,46 @@ func TestTrainBadInput(t *testing.T) {
 	mustFail(t, file, "train", "--data", good, "--model", model, "--out", filepath.Join(file, "run"))
 
 	mustFail(t, "--model", "train", "--data", good, "--out", out)
+
+	badTargets := filepath.Join(t.TempDir(), "targets.csv")
+	os.WriteFile(badTargets, []byte("file,angry,happy,normal,sad\nhappy/x.jpg,0.5,0.5,oops,0\n"), 0o644)
+	mustFail(t, badTargets+":2: happy/x.jpg: normal", "train", "--data", good, "--model", model, "--out", out, "--soft-targets", badTargets)
+	otherFolder := filepath.Join(t.TempDir(), "targets.csv")
+	os.WriteFile(otherFolder, []byte("file,angry,happy,normal,sad\nbored/x.jpg,0.5,0.5,0,0\n"), 0o644)
+	mustFail(t, "none of its 1 files", "train", "--data", good, "--model", model, "--out", out, "--soft-targets", otherFolder)
 	if _, err := os.Stat(filepath.Join(out, "history.csv")); err == nil {
 		t.Fatal("a refused run wrote history")
+	}
+}
+
+// train --soft-targets trains on the listed distributions and records the CSV for --resume.
+func TestTrainSoftTargets(t *testing.T) {
+	model := testutil.TinyModel(t)
+	classes := []string{"angry", "happy", "normal", "sad"}
+	data := makeFaces(t, classes, 3)
+	entries, _ := os.ReadDir(filepath.Join(data, "train", "happy"))
+	csv := filepath.Join(t.TempDir(), "teacher.csv")
+	body := "file,sad,normal,happy,angry\n" +
+		"happy/" + entries[0].Name() + ",0.1,0.2,0.6,0.1\n" +
+		"happy/" + entries[1].Name() + ",0,0,1,3\n" +
+		"happy/not-there.jpg,0,0,1,0\n"
+	os.WriteFile(csv, []byte(body), 0o644)
+	run := filepath.Join(t.TempDir(), "run")
+	out, stderr, code := emotions(t, "train", "--data", data, "--model", model, "--out", run,
+		"--soft-targets", csv, "--epochs", "1", "--batch-size", "4", "--cache", "", "--json")
+	if code != 0 {
+		t.Fatalf("train exited %d:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "soft targets: 2 of 12 training images") || !strings.Contains(stderr, "1 rows name no training image") {
+		t.Errorf("train does not report what it matched:\n%s", stderr)
+	}
+	var summary struct {
+		Settings struct {
+			SoftTargets string `json:"soft_targets"`
+		} `json:"settings"`
+	}
+	if err := json.Unmarshal([]byte(out), &summary); err != nil || summary.Settings.SoftTargets != csv {
+		t.Errorf("summary does not record the soft targets (%v):\n%s", err, out)
 	}
 }
 

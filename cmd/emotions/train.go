@@ -37,6 +37,7 @@ func trainCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the batch order and augmentation"},
 			&cli.BoolFlag{Name: "augment", Usage: "augment training images (flip, small rotation/shift/zoom, brightness/contrast)"},
 			&cli.StringFlag{Name: "class-weights", Usage: "balanced: weight samples by n / (k * n_class), for scarce classes"},
+			&cli.StringFlag{Name: "soft-targets", Usage: "CSV of per-file class distributions for training (header: file and the classes; files relative to the training folder), e.g. a teacher's probabilities to distil; unlisted files keep one-hot labels"},
 			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the one-hot targets (0..1)"},
 			&cli.Float64Flag{Name: "learning-rate", Usage: "initial learning rate (0 = the model's, Adam 1e-3 by default)"},
 			&cli.StringFlag{Name: "monitor", Value: d.Callbacks.Monitor, Usage: "quantity the callbacks watch (val_loss, val_accuracy, loss, accuracy)"},
@@ -75,6 +76,12 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	defer model.Close()
+	var soft *train.SoftTargets // read before the hours of preprocessing and training
+	if spec.cfg.SoftTargets != "" {
+		if soft, err = train.ReadSoftTargets(spec.cfg.SoftTargets, model.Meta.Classes); err != nil {
+			return err
+		}
+	}
 	prep, err := newPreprocessor(c, model.Meta)
 	if err != nil {
 		return err
@@ -91,8 +98,12 @@ func runTrain(c *cli.Context) error {
 	if c.Bool("json") {
 		logOut = os.Stderr
 	}
+	targets, err := softTargetRows(soft, spec.train, trainSet)
+	if err != nil {
+		return err
+	}
 	run := &train.Run{
-		Model: model, Train: trainSet, Valid: validSet, Config: spec.cfg, Out: spec.out,
+		Model: model, Train: trainSet, Valid: validSet, Targets: targets, Config: spec.cfg, Out: spec.out,
 		Settings: map[string]any{"train": spec.train, "valid": spec.valid, "model": spec.model,
 			"train_images": len(trainSet.Labels), "valid_images": len(validSet.Labels)},
 		Log: logOut, Progress: terminalOrNil(os.Stderr),
@@ -174,6 +185,7 @@ func trainSpec(c *cli.Context) (trainPaths, *train.State, error) {
 		cfg.Augment = &a
 	}
 	cfg.ClassWeights, cfg.LabelSmoothing, cfg.LearningRate = c.String("class-weights"), c.Float64("label-smoothing"), c.Float64("learning-rate")
+	cfg.SoftTargets = c.String("soft-targets")
 	cb := &cfg.Callbacks
 	cb.Monitor, cb.Mode = c.String("monitor"), train.Mode(c.String("mode"))
 	cb.EarlyStopping, cb.Patience, cb.MinDelta = !c.Bool("no-early-stopping"), c.Int("patience"), c.Float64("min-delta")
@@ -186,4 +198,27 @@ func trainSpec(c *cli.Context) (trainPaths, *train.State, error) {
 	}
 	p.cfg = cfg
 	return p, nil, nil
+}
+
+// softTargetRows matches soft targets (nil: none) to the training set's files.
+func softTargetRows(t *train.SoftTargets, root string, trainSet *preprocess.Dataset) ([][]float32, error) {
+	if t == nil {
+		return nil, nil
+	}
+	rows, unmatched, err := t.Rows(root, trainSet.Files)
+	if err != nil {
+		return nil, err
+	}
+	soft := 0
+	for _, r := range rows {
+		if r != nil {
+			soft++
+		}
+	}
+	fmt.Fprintf(os.Stderr, "soft targets: %d of %d training images (%s)", soft, len(rows), t.Path)
+	if unmatched > 0 {
+		fmt.Fprintf(os.Stderr, "; %d rows name no training image (rejected or absent)", unmatched)
+	}
+	fmt.Fprintln(os.Stderr)
+	return rows, nil
 }

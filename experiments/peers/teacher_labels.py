@@ -19,7 +19,11 @@ interval and confusion of the teacher on a labelled npz (faces4 valid to choose,
 plus the accuracy/coverage of each confidence threshold. `label` writes a class-folder tree
 (OUT/<class>/ with symlinks to the source images) of the faces whose mapped teacher probability
 is >= --threshold, optionally with other true-labelled class folders (--add, e.g. faces4 train)
-linked in, and OUT.json (or --report) with the counts.
+linked in, and OUT.json (or --report) with the counts. With --soft it also writes each
+pseudo-labelled face's target distribution (the teacher's, optionally softened by
+--temperature and blended with the face's own folder label by --true-weight) as a CSV for
+`emotions train --soft-targets`: soft-label distillation; the added true-labelled faces keep
+their one-hot labels.
 
     python experiments/peers/teacher_labels.py score --npz faces4_valid.npz
     python experiments/peers/teacher_labels.py label --npz pretrain.npz --threshold 0.6 \\
@@ -169,7 +173,18 @@ def cmd_label(a):
     groups = parse_mapping(a.mapping, classes)
     p7 = teacher_probs(d["x"], a.cache)
     p = reduce(p7, groups, classes)
-    pred, top = p.argmax(1), p.max(1)
+    top = p.max(1)  # the teacher's confidence decides what --threshold keeps
+    if a.temperature != 1.0:  # softer (T > 1) or sharper targets, as p^(1/T) renormalised
+        p = p ** (1.0 / a.temperature)
+        p = p / p.sum(axis=1, keepdims=True)
+    # Faces whose source folder is one of our classes (faces-pretrain's happy/ and normal/)
+    # also carry a person's label: blend it in with weight --true-weight.
+    src_classes = [os.path.basename(os.path.dirname(str(f))) for f in d["files"]]
+    for i, sc in enumerate(src_classes):
+        if a.true_weight > 0 and sc in classes:
+            p[i] *= 1.0 - a.true_weight
+            p[i, classes.index(sc)] += a.true_weight
+    pred = p.argmax(1)
     if os.path.exists(a.out):
         raise SystemExit("%s exists" % a.out)
     tmp = a.out + ".tmp"
@@ -180,7 +195,8 @@ def cmd_label(a):
         os.makedirs(os.path.join(tmp, c))
     counts = {c: 0 for c in classes}
     by_source = {}  # source folder class -> teacher class -> count (kept)
-    for f, q, t, outc in zip(d["files"], pred, top, d["outcome"]):
+    soft_rows = []  # (path relative to OUT, distribution) for --soft
+    for f, q, t, outc, dist in zip(d["files"], pred, top, d["outcome"], p):
         f = str(f)
         src_class = os.path.basename(os.path.dirname(f))
         if t < a.threshold or (a.faces_only and str(outc) != "face"):
@@ -189,8 +205,17 @@ def cmd_label(a):
         src = os.path.abspath(os.path.join(a.root, f))
         name = "%s__%s" % (src_class, os.path.basename(f))
         os.symlink(src, os.path.join(tmp, c, name))
+        soft_rows.append(("%s/%s" % (c, name), dist))
         counts[c] += 1
         by_source.setdefault(src_class, {k: 0 for k in classes})[c] += 1
+    if a.soft:  # `emotions train --soft-targets`: file relative to OUT, one column per class
+        import csv
+        with open(a.soft + ".tmp", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["file"] + classes)
+            for rel, dist in soft_rows:
+                w.writerow([rel] + ["%.6f" % v for v in dist])
+        os.replace(a.soft + ".tmp", a.soft)
     added = {c: 0 for c in classes}
     for extra in a.add or []:
         for c in classes:
@@ -204,6 +229,7 @@ def cmd_label(a):
     os.rename(tmp, a.out)
     report = {"npz": a.npz, "out": a.out, "teacher": "fer==%s %s (MIT)" % (FER_VERSION, FER_MEMBER),
               "mapping": a.mapping, "threshold": a.threshold, "faces_only": a.faces_only,
+              "soft": a.soft or None, "temperature": a.temperature, "true_weight": a.true_weight,
               "n_in": int(len(pred)), "pseudo_labelled": counts, "pseudo_total": int(sum(counts.values())),
               "by_source_folder": by_source, "added_true_labelled": {"from": a.add or [], "counts": added},
               "total": {c: counts[c] + added[c] for c in classes}}
@@ -232,6 +258,11 @@ def main():
     l.add_argument("--root", default=".", help="what the npz's relative file paths are relative to")
     l.add_argument("--add", action="append", help="true-labelled class folders to link in too (repeatable)")
     l.add_argument("--faces-only", action="store_true", help="skip centre-crop fallbacks")
+    l.add_argument("--soft", default="", help="also write the faces' target distributions as a CSV for "
+                   "`emotions train --soft-targets` (the folder is each face's most likely class)")
+    l.add_argument("--temperature", type=float, default=1.0, help="soften (> 1) the teacher's distribution")
+    l.add_argument("--true-weight", type=float, default=0.0,
+                   help="weight of the source folder's label, for faces whose folder is one of the classes")
     l.add_argument("--out", required=True)
     l.add_argument("--report", default="", help="JSON report path (default OUT.json)")
     l.set_defaults(fn=cmd_label)

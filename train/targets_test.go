@@ -1,0 +1,90 @@
+package train
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/emotions-dev/emotions/preprocess"
+	"github.com/emotions-dev/emotions/savedmodel"
+)
+
+func writeCSV(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "targets.csv")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestReadSoftTargets(t *testing.T) {
+	classes := []string{"angry", "happy", "normal", "sad"}
+	// Columns in another order than the model's; rows normalised.
+	path := writeCSV(t, "file,sad,normal,happy,angry\nhappy/a.jpg,0,1,2,1\n./sad/b.jpg,0.25,0.25,0.25,0.25\n")
+	st, err := ReadSoftTargets(path, classes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := "/data/train"
+	files := []string{root + "/angry/z.jpg", root + "/happy/a.jpg", root + "/sad/b.jpg"}
+	rows, unmatched, err := st.Rows(root, files)
+	if err != nil || unmatched != 0 {
+		t.Fatalf("rows: %v, %d unmatched", err, unmatched)
+	}
+	if rows[0] != nil {
+		t.Errorf("an unlisted file got a soft target: %v", rows[0])
+	}
+	want := []float32{0.25, 0.5, 0.25, 0} // angry, happy, normal, sad
+	for i, w := range want {
+		if math.Abs(float64(rows[1][i]-w)) > 1e-7 {
+			t.Fatalf("happy/a.jpg: got %v, want %v", rows[1], want)
+		}
+	}
+	if _, _, err := st.Rows("/elsewhere", []string{"/elsewhere/happy/q.jpg"}); err == nil || !strings.Contains(err.Error(), "none of its 2 files") {
+		t.Errorf("a CSV for another folder: %v", err)
+	}
+	if _, unmatched, _ := st.Rows(root, files[:2]); unmatched != 1 {
+		t.Errorf("unmatched = %d, want 1", unmatched)
+	}
+
+	for _, c := range []struct{ body, want string }{
+		{"file,angry,happy,normal\nx.jpg,1,0,0\n", "want file and the model's 4 classes"},
+		{"file,angry,happy,normal,bored\nx.jpg,1,0,0,0\n", `no column for class "sad"`},
+		{"file,angry,happy,normal,sad\nx.jpg,1,0,0,0\ny.jpg,1,-1,0,0\n", ":3: y.jpg: happy"},
+		{"file,angry,happy,normal,sad\nx.jpg,1,0,nan,0\n", ":2: x.jpg: normal"},
+		{"file,angry,happy,normal,sad\nx.jpg,0,0,0,0\n", ":2: x.jpg: all weights are 0"},
+		{"file,angry,happy,normal,sad\nx.jpg,1,0,0,0\nx.jpg,0,1,0,0\n", ":3: x.jpg listed twice"},
+		{"file,angry,happy,normal,sad\nx.jpg,1,0\n", "wrong number of fields"},
+		{"file,angry,happy,normal,sad\n", "no rows"},
+	} {
+		path := writeCSV(t, c.body)
+		_, err := ReadSoftTargets(path, classes)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%q: error %v, want it to name the file and say %q", c.body, err, c.want)
+		}
+	}
+}
+
+// The feeder turns a soft target into the step's y_true as Keras' label smoothing does,
+// (1 - s) * y + s / k, and leaves the class weight to the folder's class.
+func TestFeederSoftTargets(t *testing.T) {
+	d := &preprocess.Dataset{Classes: []string{"a", "b"}, Size: 2,
+		Crops: [][]uint8{make([]uint8, 12), make([]uint8, 12), make([]uint8, 12)}, Labels: []int32{0, 1, 1}}
+	cfg := DefaultConfig()
+	cfg.LabelSmoothing, cfg.ClassWeights = 0.2, "balanced"
+	targets := [][]float32{nil, {0.7, 0.3}, nil}
+	f := newFeeder(d, targets, cfg, savedmodel.Rescale, 2)
+	b := f.assemble([]int{0, 1, 2}, nil)
+	want := []float32{0.9, 0.1, 0.66, 0.34, 0.1, 0.9}
+	for i, w := range want {
+		if math.Abs(float64(b.labels[i]-w)) > 1e-6 {
+			t.Fatalf("labels %v, want %v", b.labels, want)
+		}
+	}
+	if b.weights[0] != 1.5 || b.weights[1] != 0.75 || b.weights[2] != 0.75 {
+		t.Errorf("weights %v, want the folders' balanced weights [1.5 0.75 0.75]", b.weights)
+	}
+}
