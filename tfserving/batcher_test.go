@@ -1,7 +1,10 @@
 package tfserving
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,13 +102,19 @@ func TestBatcherSplitsRowsBack(t *testing.T) {
 
 func TestParseNested(t *testing.T) {
 	for in, want := range map[string]string{
-		"[[1, 2.5], [3e-1, -4]]": "[2,2]",
-		"[]":                     "[0]",
-		"7":                      "[]",
-		"[[1,2],[3]]":            "error",
-		"[[1,2],3]":              "error",
-		"[1,,2]":                 "error",
-		`["a"]`:                  "error",
+		"[[1, 2.5], [3e-1, -4]]":  "[2,2]",
+		"[]":                      "[0]",
+		"7":                       "[]",
+		"[[1,2],[3]]":             "error",
+		"[[1,2],3]":               "error",
+		"[1,,2]":                  "error",
+		"[.5]":                    "error",
+		"[+1]":                    "error",
+		"[01]":                    "error",
+		"[0x10]":                  "error",
+		"[inf]":                   "error",
+		"[NaN, -Infinity, 1e400]": "[3]",
+		`["a"]`:                   "error",
 	} {
 		shape, _, err := parseNested([]byte(in))
 		got := shapeString(shape)
@@ -139,4 +148,72 @@ func TestParsePredictBody(t *testing.T) {
 			t.Errorf("parsePredictBody(%s): %v, want %s", in, err, want)
 		}
 	}
+}
+
+// A body of nothing but '[' must be an error, not a stack overflow that takes the server down.
+func TestParseNestedDepthBounded(t *testing.T) {
+	deep := strings.Repeat("[", 10_000_000) + strings.Repeat("]", 10_000_000)
+	if _, _, err := parseNested([]byte(deep)); err == nil || !strings.Contains(err.Error(), "nested more than") {
+		t.Fatalf("10 million nested lists: %v", err)
+	}
+	ok := strings.Repeat("[", maxNesting) + "1" + strings.Repeat("]", maxNesting)
+	if shape, _, err := parseNested([]byte(ok)); err != nil || len(shape) != maxNesting {
+		t.Fatalf("%d nested lists: shape %v, %v", maxNesting, shape, err)
+	}
+}
+
+// FuzzParseNested: the hand-written tensor parser never panics, and what it accepts is
+// what encoding/json reads as the same numbers (it also takes NaN and Infinity, as TF
+// Serving does, and numbers beyond float64 as +-Inf).
+func FuzzParseNested(f *testing.F) {
+	for _, s := range []string{"[[1, 2.5], [3e-1, -4]]", "[]", "7", "[[1,2],[3]]", "[true, false]",
+		"[NaN, Infinity, -Infinity]", "[[[]]]", "[1e400]", `["a"]`, "[1,,2]", "[[1],", "-", "[0.5e-3 ]"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		shape, vals, err := parseNested(b)
+		if err != nil {
+			return
+		}
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		if int64(len(vals)) != n {
+			t.Fatalf("%q: shape %v holds %d values, parsed %d", b, shape, n, len(vals))
+		}
+		if bytes.Contains(b, []byte("NaN")) || bytes.Contains(b, []byte("Infinity")) || bytes.Contains(b, []byte("true")) || bytes.Contains(b, []byte("false")) {
+			return // extensions encoding/json refuses, or booleans it keeps as bools
+		}
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			if strings.Contains(err.Error(), "cannot unmarshal number") {
+				return // out of float64's range: parseNested gives +-Inf
+			}
+			t.Fatalf("%q accepted, but encoding/json says %v", b, err)
+		}
+		var flat []float64
+		var walk func(any)
+		walk = func(x any) {
+			switch x := x.(type) {
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			case float64:
+				flat = append(flat, x)
+			default:
+				t.Fatalf("%q accepted, but encoding/json reads %T in it", b, x)
+			}
+		}
+		walk(v)
+		if len(flat) != len(vals) {
+			t.Fatalf("%q: %d numbers, encoding/json reads %d", b, len(vals), len(flat))
+		}
+		for i := range flat {
+			if flat[i] != vals[i] {
+				t.Fatalf("%q: number %d is %v, encoding/json reads %v", b, i, vals[i], flat[i])
+			}
+		}
+	})
 }

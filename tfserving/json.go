@@ -3,6 +3,7 @@ package tfserving
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -352,7 +353,15 @@ func (p *nestedParser) space() {
 	}
 }
 
+// maxNesting bounds the rank of a JSON tensor. The parser recurses once per level: without
+// a bound, a body of 32 million '[' (within the 64 MB limit) would overflow the goroutine
+// stack, which no recover catches, and take the server down.
+const maxNesting = 64
+
 func (p *nestedParser) value(depth int) error {
+	if depth > maxNesting {
+		return fmt.Errorf("lists nested more than %d deep", maxNesting)
+	}
 	p.space()
 	if p.i >= len(p.b) {
 		return fmt.Errorf("unexpected end of value")
@@ -429,12 +438,59 @@ func (p *nestedParser) number(depth int) error {
 	if len(tok) == 0 {
 		return fmt.Errorf("expected a number or a list at offset %d, got %q", start, p.b[start])
 	}
-	v, err := strconv.ParseFloat(unsafe.String(&tok[0], len(tok)), 64)
-	if err != nil {
+	var v float64
+	var err error
+	switch string(tok) {
+	case "NaN", "Infinity", "-Infinity": // TF Serving's JSON parser accepts these too
+		v, err = strconv.ParseFloat(string(tok), 64)
+	default:
+		if !jsonNumber(tok) { // strconv alone would also take .5, +1, 01, 0x1p4, inf
+			return fmt.Errorf("bad number %q", tok)
+		}
+		v, err = strconv.ParseFloat(unsafe.String(&tok[0], len(tok)), 64)
+	}
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return fmt.Errorf("bad number %q", tok)
 	}
 	p.vals = append(p.vals, v)
 	return nil
+}
+
+// jsonNumber reports whether tok is a number in JSON's grammar (RFC 8259 section 6):
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func jsonNumber(tok []byte) bool {
+	i, n := 0, len(tok)
+	digits := func() int {
+		start := i
+		for i < n && tok[i] >= '0' && tok[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	if i < n && tok[i] == '-' {
+		i++
+	}
+	if i < n && tok[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return false
+	}
+	if i < n && tok[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < n && (tok[i] == 'e' || tok[i] == 'E') {
+		i++
+		if i < n && (tok[i] == '+' || tok[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == n
 }
 
 // appendJSON writes r (or, with row >= 0, its row-th slice along dimension 0) as nested lists.
