@@ -40,6 +40,8 @@ func PlotHistory(path string, history []EpochRecord, metric, title string) error
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	p.Legend.Top = true
+	// Headroom for the legend, which otherwise covers the curves' last epochs.
+	p.Y.Max += 0.18 * (p.Y.Max - p.Y.Min)
 	return savePNG(p, path, 6*vg.Inch, 4*vg.Inch)
 }
 
