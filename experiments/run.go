@@ -351,13 +351,17 @@ func copyPlots(run, dst string) error {
 }
 
 // gitCommit is the short HEAD, "+dirty" when tracked or untracked files differ from it.
+// What the runner itself writes (RESULTS.md rows, results/ plots) does not count: the
+// second experiment of a series run from a clean checkout is as clean as the first.
 func gitCommit(root string) string {
 	head, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
 	c := strings.TrimSpace(string(head))
-	if st, err := exec.Command("git", "-C", root, "status", "--porcelain").Output(); err != nil || len(st) > 0 {
+	st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--",
+		".", ":(exclude)experiments/RESULTS.md", ":(exclude)experiments/results").Output()
+	if err != nil || len(st) > 0 {
 		c += "+dirty"
 	}
 	return c

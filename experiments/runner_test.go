@@ -195,3 +195,34 @@ func TestPythonStep(t *testing.T) {
 		t.Errorf("script saw %q, want %q", got, want)
 	}
 }
+
+// The runner's own output (rows, plots) does not make the next row's commit "+dirty".
+func TestGitCommitIgnoresRunnerOutput(t *testing.T) {
+	root := t.TempDir()
+	git := func(args ...string) {
+		cmd := exec.Command("git", append([]string{"-C", root, "-c", "user.name=t", "-c", "user.email=t@t"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	write := func(rel, body string) {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755)
+		if err := os.WriteFile(filepath.Join(root, rel), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git("init", "-q")
+	write("experiments/RESULTS.md", "# results\n")
+	write("main.go", "package main\n")
+	git("add", ".")
+	git("commit", "-qm", "first")
+	write("experiments/RESULTS.md", "# results\n| row |\n")
+	write("experiments/results/seed/loss.png", "png")
+	if c := gitCommit(root); strings.HasSuffix(c, "+dirty") || c == "unknown" {
+		t.Errorf("after the runner's own writes: %s, want the clean commit", c)
+	}
+	write("main.go", "package main // changed\n")
+	if c := gitCommit(root); !strings.HasSuffix(c, "+dirty") {
+		t.Errorf("after a source change: %s, want +dirty", c)
+	}
+}
