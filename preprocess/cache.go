@@ -28,7 +28,9 @@ const codeVersion = 1
 // faces4. A run therefore collects its new entries and writes them as one pack every
 // packEntries entries (so an interrupted run keeps all but the last batch), to a
 // temporary file renamed into place: concurrent runs sharing the folder never see half a
-// pack, and two runs writing the same entries only write two packs. Every entry carries
+// pack, and two runs computing the same entries at once at worst store them twice. Packs
+are opened only when they hold a hit, so those of other datasets and settings cost one
+index read per run, not a file descriptor. Every entry carries
 // a CRC, so a corrupt one is detected and ignored; the recomputed entry goes into a new
 // pack and is found there next time. Rejections are not cached: they are cheap to find
 // again and their messages name files.
@@ -61,7 +63,7 @@ type cacheEntry struct {
 }
 
 type packLocation struct {
-	pack           *os.File
+	pack           int // index in cropCache.packs
 	offset, length int64
 }
 
@@ -71,9 +73,10 @@ type cropCache struct {
 	dir      string
 	cropSize int // bytes of one crop: entries of another size are unusable
 	index    map[cacheKey][]packLocation
-	packs    []*os.File
+	packs    []string
 
 	mu      sync.Mutex
+	open    map[int]*os.File // packs opened for a hit: those of other datasets and settings stay closed
 	pending []pendingEntry
 	bytes   int
 	err     error // the first failure to write, reported once by close
@@ -95,23 +98,22 @@ func (p *Preprocessor) cacheKey(content []byte) cacheKey {
 // openCache indexes the packs in dir. Unreadable or corrupt packs are skipped: the cache
 // only ever costs a miss.
 func openCache(dir string, cropSize int) *cropCache {
-	c := &cropCache{dir: dir, cropSize: cropSize, index: map[cacheKey][]packLocation{}}
+	c := &cropCache{dir: dir, cropSize: cropSize, index: map[cacheKey][]packLocation{}, open: map[int]*os.File{}}
 	names, _ := filepath.Glob(filepath.Join(dir, packFilePattern))
 	for _, name := range names {
-		f, err := os.Open(name)
-		if err != nil {
-			continue
+		if c.indexPack(name, len(c.packs)) {
+			c.packs = append(c.packs, name)
 		}
-		if !c.indexPack(f) {
-			f.Close()
-			continue
-		}
-		c.packs = append(c.packs, f)
 	}
 	return c
 }
 
-func (c *cropCache) indexPack(f *os.File) bool {
+func (c *cropCache) indexPack(name string, pack int) bool {
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
 	head := make([]byte, packHeadSize)
 	if _, err := f.ReadAt(head, 0); err != nil || !bytes.HasPrefix(head, packMagic) ||
 		binary.LittleEndian.Uint32(head[4:]) != packVersion {
@@ -132,7 +134,7 @@ func (c *cropCache) indexPack(f *os.File) bool {
 	for i := int64(0); i < n; i++ {
 		r := b[packHeadSize+i*packRecordSize:][:packRecordSize]
 		key := cacheKey(r[:32])
-		loc := packLocation{pack: f, offset: int64(binary.LittleEndian.Uint64(r[32:])),
+		loc := packLocation{pack: pack, offset: int64(binary.LittleEndian.Uint64(r[32:])),
 			length: int64(binary.LittleEndian.Uint32(r[40:]))}
 		c.index[key] = append(c.index[key], loc)
 	}
@@ -145,8 +147,12 @@ func (c *cropCache) get(key cacheKey) (cacheEntry, bool) {
 		if loc.length != int64(entryHeadSize+c.cropSize+4) {
 			continue
 		}
+		f, err := c.openPack(loc.pack)
+		if err != nil {
+			continue
+		}
 		b := make([]byte, loc.length)
-		if _, err := loc.pack.ReadAt(b, loc.offset); err != nil {
+		if _, err := f.ReadAt(b, loc.offset); err != nil {
 			continue
 		}
 		if e, ok := decodeEntry(b, c.cropSize); ok {
@@ -154,6 +160,21 @@ func (c *cropCache) get(key cacheKey) (cacheEntry, bool) {
 		}
 	}
 	return cacheEntry{}, false
+}
+
+// openPack returns pack i, opened on its first hit and kept open until close.
+func (c *cropCache) openPack(i int) (*os.File, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.open[i]; ok {
+		return f, nil
+	}
+	f, err := os.Open(c.packs[i])
+	if err != nil {
+		return nil, err
+	}
+	c.open[i] = f
+	return f, nil
 }
 
 func decodeEntry(b []byte, cropSize int) (cacheEntry, bool) {
@@ -234,9 +255,12 @@ func (c *cropCache) close() error {
 	if len(batch) > 0 {
 		c.record(c.writePack(batch))
 	}
-	for _, f := range c.packs {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.open {
 		f.Close()
 	}
+	c.open = nil
 	return c.err
 }
 

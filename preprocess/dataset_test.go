@@ -500,6 +500,9 @@ func TestCachePacksInBatches(t *testing.T) {
 	}
 	c = openCache(dir, size)
 	defer c.close()
+	if _, ok := c.get(cacheKey{0}); !ok || len(c.open) != 1 {
+		t.Errorf("one hit opened %d of %d packs, want 1: packs without hits stay closed", len(c.open), len(c.packs))
+	}
 	for i := range n {
 		e, ok := c.get(cacheKey{byte(i), byte(i >> 8)})
 		if !ok || e.crop[0] != byte(i) || (i%2 == 0) != (e.outcome == OutcomeFace) ||
