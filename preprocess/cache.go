@@ -29,11 +29,11 @@ const codeVersion = 1
 // packEntries entries (so an interrupted run keeps all but the last batch), to a
 // temporary file renamed into place: concurrent runs sharing the folder never see half a
 // pack, and two runs computing the same entries at once at worst store them twice. Packs
-are opened only when they hold a hit, so those of other datasets and settings cost one
-index read per run, not a file descriptor. Every entry carries
-// a CRC, so a corrupt one is detected and ignored; the recomputed entry goes into a new
-// pack and is found there next time. Rejections are not cached: they are cheap to find
-// again and their messages name files.
+// are opened only when they hold a hit, so those of other datasets and settings cost one
+// index read per run, not a file descriptor. Every entry carries a CRC, so a corrupt one
+// is detected and ignored; the recomputed entry goes into a new pack and is found there
+// next time. Rejections are not cached: they are cheap to find again and their messages
+// name files.
 //
 // Pack layout (little endian): "EMCP", version uint32, count uint32; count index records
 // of key [32]byte, offset uint64, length uint32; CRC-32 of all before; then the entries.
