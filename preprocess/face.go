@@ -241,9 +241,11 @@ func newGrayScaled(img raster, longSide int) grayScaled {
 		enlargeLuma(img, out)
 		return out
 	}
-	x0s := make([]int, tw+1)
-	for x := range x0s {
-		x0s[x] = min(w, x*w/tw)
+	// Target column tx averages source columns [x0s[tx], x1s[tx]).
+	x0s, x1s := make([]int, tw), make([]int, tw)
+	for tx := range x0s {
+		x0s[tx] = min(w, tx*w/tw)
+		x1s[tx] = max(x0s[tx]+1, min(w, (tx+1)*w/tw))
 	}
 	// Column sums of each band of source rows, in the 16.16 luma scale: one pass over
 	// the source, which is most of the cost.
@@ -257,7 +259,7 @@ func newGrayScaled(img raster, longSide int) grayScaled {
 				row := img.pix[y*w : (y+1)*w]
 				for tx := range sums {
 					var s uint32 // a box holds at most 2^24 pixels: no overflow
-					for _, v := range row[x0s[tx]:max(x0s[tx]+1, x0s[tx+1])] {
+					for _, v := range row[x0s[tx]:x1s[tx]] {
 						s += uint32(v)
 					}
 					sums[tx] += uint64(s) << 16
@@ -267,16 +269,16 @@ func newGrayScaled(img raster, longSide int) grayScaled {
 			row := img.pix[3*y*w : 3*(y+1)*w]
 			for tx := range sums {
 				var s uint64
-				px := row[3*x0s[tx] : 3*max(x0s[tx]+1, x0s[tx+1])]
+				px := row[3*x0s[tx] : 3*x1s[tx]]
 				for i := 0; i+2 < len(px); i += 3 {
-					s += uint64(19595*uint32(px[i]) + 38470*uint32(px[i+1]) + 7471*uint32(px[i+2]))
+					s += uint64(lumaRGB(px[i], px[i+1], px[i+2]))
 				}
 				sums[tx] += s
 			}
 		}
 		out := out.pix[ty*tw : (ty+1)*tw]
 		for tx, sum := range sums {
-			n := uint64((y1 - y0) * (max(x0s[tx]+1, x0s[tx+1]) - x0s[tx]))
+			n := uint64((y1 - y0) * (x1s[tx] - x0s[tx]))
 			out[tx] = uint8((sum/n + 1<<15) >> 16)
 		}
 	}

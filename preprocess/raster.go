@@ -27,7 +27,12 @@ func (r raster) luma(i int) uint32 {
 		return uint32(r.pix[i]) << 16
 	}
 	p := r.pix[3*i : 3*i+3 : 3*i+3]
-	return 19595*uint32(p[0]) + 38470*uint32(p[1]) + 7471*uint32(p[2])
+	return lumaRGB(p[0], p[1], p[2])
+}
+
+// lumaRGB is BT.601 luma in 16.16 fixed point: 0.299 R + 0.587 G + 0.114 B.
+func lumaRGB(r, g, b uint8) uint32 {
+	return 19595*uint32(r) + 38470*uint32(g) + 7471*uint32(b)
 }
 
 // rgba expands the raster for callers that want an image.Image.

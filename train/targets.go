@@ -92,11 +92,10 @@ func ReadSoftTargets(path string, classes []string) (*SoftTargets, error) {
 }
 
 // Rows returns, for files (training files as the dataset lists them, under root), each
-// file's distribution or nil, and how many rows matched no file: a few may be images the
-// preprocessor rejected, all of them a CSV made for another folder, which is an error.
-func (t *SoftTargets) Rows(root string, files []string) (rows [][]float32, unmatched int, err error) {
+// file's distribution or nil, and how many rows matched a file: the others may be images
+// the preprocessor rejected, but none matching means a CSV made for another folder, an error.
+func (t *SoftTargets) Rows(root string, files []string) (rows [][]float32, matched int, err error) {
 	rows = make([][]float32, len(files))
-	matched := 0
 	for i, f := range files {
 		rel, err := filepath.Rel(root, f)
 		if err != nil {
@@ -111,8 +110,11 @@ func (t *SoftTargets) Rows(root string, files []string) (rows [][]float32, unmat
 		return nil, 0, fmt.Errorf("soft targets %s: none of its %d files is in %s (paths are relative to the training folder, e.g. %s)",
 			t.Path, len(t.byFile), root, relExample(root, files))
 	}
-	return rows, len(t.byFile) - matched, nil
+	return rows, matched, nil
 }
+
+// Len is the number of rows (files) the CSV holds.
+func (t *SoftTargets) Len() int { return len(t.byFile) }
 
 func relExample(root string, files []string) string {
 	if len(files) == 0 {

@@ -205,18 +205,12 @@ func softTargetRows(t *train.SoftTargets, root string, trainSet *preprocess.Data
 	if t == nil {
 		return nil, nil
 	}
-	rows, unmatched, err := t.Rows(root, trainSet.Files)
+	rows, matched, err := t.Rows(root, trainSet.Files)
 	if err != nil {
 		return nil, err
 	}
-	soft := 0
-	for _, r := range rows {
-		if r != nil {
-			soft++
-		}
-	}
-	fmt.Fprintf(os.Stderr, "soft targets: %d of %d training images (%s)", soft, len(rows), t.Path)
-	if unmatched > 0 {
+	fmt.Fprintf(os.Stderr, "soft targets: %d of %d training images (%s)", matched, len(rows), t.Path)
+	if unmatched := t.Len() - matched; unmatched > 0 {
 		fmt.Fprintf(os.Stderr, "; %d rows name no training image (rejected or absent)", unmatched)
 	}
 	fmt.Fprintln(os.Stderr)
