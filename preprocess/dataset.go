@@ -51,6 +51,10 @@ type LoadOptions struct {
 	AllowEmptyClasses bool
 }
 
+// ErrClassMissing is wrapped by LoadClassDirs' errors for a class with no folder, an empty
+// folder or no usable image, so callers can say how to accept a subset of the classes.
+var ErrClassMissing = errors.New("class has no images")
+
 // LoadClassDirs preprocesses DIR/<class>/** for the given classes (their order gives the
 // labels). A subfolder of DIR that is not a class is an error naming it, as is a class
 // with no usable image unless AllowEmptyClasses. Files that cannot be decoded are listed
@@ -75,13 +79,13 @@ func LoadClassDirs(dir string, classes []string, p *Preprocessor, o LoadOptions)
 			continue
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no folder for class %q (expected %s)", dir, class, filepath.Join(dir, class))
+			return nil, fmt.Errorf("%s: no folder for class %q (expected %s): %w", dir, class, filepath.Join(dir, class), ErrClassMissing)
 		}
 		if err != nil {
 			return nil, err
 		}
 		if len(files) == 0 && !o.AllowEmptyClasses {
-			return nil, fmt.Errorf("%s: class folder is empty", filepath.Join(dir, class))
+			return nil, fmt.Errorf("%s: class folder is empty: %w", filepath.Join(dir, class), ErrClassMissing)
 		}
 		paths = append(paths, files...)
 		for range files {
@@ -120,8 +124,8 @@ func LoadClassDirs(dir string, classes []string, p *Preprocessor, o LoadOptions)
 	if !o.AllowEmptyClasses {
 		for i, n := range d.Counts {
 			if n == 0 {
-				return nil, fmt.Errorf("%s: none of the files of class %q could be used (first: %v)",
-					dir, classes[i], firstRejection(d.Rejected, filepath.Join(dir, classes[i])+string(filepath.Separator)))
+				return nil, fmt.Errorf("%s: none of the files of class %q could be used (first: %v): %w",
+					dir, classes[i], firstRejection(d.Rejected, filepath.Join(dir, classes[i])+string(filepath.Separator)), ErrClassMissing)
 			}
 		}
 	}

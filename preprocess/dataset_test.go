@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"image/png"
 	"io"
@@ -113,6 +114,9 @@ func TestLoadClassDirsErrors(t *testing.T) {
 		_, err := LoadClassDirs(c.dir, classes, p, LoadOptions{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want %q", err, c.want)
+		}
+		if c.dir != stray && !errors.Is(err, ErrClassMissing) {
+			t.Errorf("error %v does not wrap ErrClassMissing", err)
 		}
 	}
 	d, err := LoadClassDirs(missing, classes, p, LoadOptions{AllowEmptyClasses: true})

@@ -33,7 +33,11 @@ type Config struct {
 	LearningRate   float64             `json:"learning_rate"`   // 0: keep the model's
 	// SoftTargets is the CSV the run's soft targets came from (ReadSoftTargets), recorded
 	// so --resume reads it again; Run.Targets holds them.
-	SoftTargets string         `json:"soft_targets,omitempty"`
+	SoftTargets string `json:"soft_targets,omitempty"`
+	// ValidSubset lets the validation folders cover only some of the model's classes: a
+	// model pre-trained on more classes than the task (a teacher's full output) validated
+	// on the classes that matter. Validation metrics are then over those classes only.
+	ValidSubset bool           `json:"valid_subset,omitempty"`
 	Callbacks   CallbackConfig `json:"callbacks"`
 }
 

@@ -182,6 +182,37 @@ func TestTrainSoftTargets(t *testing.T) {
 	}
 }
 
+// A validation set covering only some of the model's classes is refused, with the way out
+// named, and accepted with --valid-subset (recorded for --resume); an empty one never is.
+func TestTrainValidSubset(t *testing.T) {
+	model := testutil.TinyModel(t)
+	data := makeFaces(t, []string{"angry", "happy", "normal", "sad"}, 2)
+	os.RemoveAll(filepath.Join(data, "valid", "sad"))
+	run := filepath.Join(t.TempDir(), "run")
+	mustFail(t, "--valid-subset", "train", "--data", data, "--model", model, "--out", run, "--cache", "")
+	out, stderr, code := emotions(t, "train", "--data", data, "--model", model, "--out", run,
+		"--valid-subset", "--epochs", "1", "--batch-size", "4", "--cache", "", "--json")
+	if code != 0 {
+		t.Fatalf("train --valid-subset exited %d:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "sad 0") {
+		t.Errorf("train does not show the absent class:\n%s", stderr)
+	}
+	var summary struct {
+		Settings struct {
+			ValidSubset bool `json:"valid_subset"`
+		} `json:"settings"`
+	}
+	if err := json.Unmarshal([]byte(out), &summary); err != nil || !summary.Settings.ValidSubset {
+		t.Errorf("summary does not record valid_subset (%v):\n%s", err, out)
+	}
+	for _, c := range []string{"angry", "happy", "normal"} {
+		os.RemoveAll(filepath.Join(data, "valid", c))
+	}
+	mustFail(t, "no usable validation image", "train", "--data", data, "--model", model,
+		"--out", filepath.Join(t.TempDir(), "run"), "--valid-subset", "--cache", "")
+}
+
 // evaluate gives the accuracy and loss Keras computes from the same SavedModel on the .npz that
 // `emotions preprocess` writes (which is what evaluate feeds the model).
 func TestEvaluateMatchesKerasOnNPZ(t *testing.T) {

@@ -38,6 +38,7 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "augment", Usage: "augment training images (flip, small rotation/shift/zoom, brightness/contrast)"},
 			&cli.StringFlag{Name: "class-weights", Usage: "balanced: weight samples by n / (k * n_class), for scarce classes"},
 			&cli.StringFlag{Name: "soft-targets", Usage: "CSV of per-file class distributions for training (header: file and the classes; files relative to the training folder), e.g. a teacher's probabilities to distil; unlisted files keep one-hot labels"},
+			&cli.BoolFlag{Name: "valid-subset", Usage: "the validation folders may lack some of the model's classes (e.g. a model of a teacher's 7 classes validated on the 4 that matter); validation metrics cover the classes present"},
 			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the one-hot targets (0..1)"},
 			&cli.Float64Flag{Name: "learning-rate", Usage: "initial learning rate (0 = the model's, Adam 1e-3 by default)"},
 			&cli.StringFlag{Name: "monitor", Value: d.Callbacks.Monitor, Usage: "quantity the callbacks watch (val_loss, val_accuracy, loss, accuracy)"},
@@ -90,9 +91,15 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	validSet, err := loadDataset(c, prep, spec.valid, model.Meta.Classes, "valid", false)
+	validSet, err := loadDataset(c, prep, spec.valid, model.Meta.Classes, "valid", spec.cfg.ValidSubset)
+	if errors.Is(err, preprocess.ErrClassMissing) {
+		return fmt.Errorf("%w (--valid-subset accepts validation folders that cover only some classes)", err)
+	}
 	if err != nil {
 		return err
+	}
+	if len(validSet.Labels) == 0 {
+		return fmt.Errorf("%s: no usable validation image of any of the classes %s", spec.valid, strings.Join(model.Meta.Classes, ", "))
 	}
 	logOut := os.Stdout
 	if c.Bool("json") {
@@ -185,7 +192,7 @@ func trainSpec(c *cli.Context) (trainPaths, *train.State, error) {
 		cfg.Augment = &a
 	}
 	cfg.ClassWeights, cfg.LabelSmoothing, cfg.LearningRate = c.String("class-weights"), c.Float64("label-smoothing"), c.Float64("learning-rate")
-	cfg.SoftTargets = c.String("soft-targets")
+	cfg.SoftTargets, cfg.ValidSubset = c.String("soft-targets"), c.Bool("valid-subset")
 	cb := &cfg.Callbacks
 	cb.Monitor, cb.Mode = c.String("monitor"), train.Mode(c.String("mode"))
 	cb.EarlyStopping, cb.Patience, cb.MinDelta = !c.Bool("no-early-stopping"), c.Int("patience"), c.Float64("min-delta")
