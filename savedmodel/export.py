@@ -24,6 +24,9 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+# The classifier's last layer: its variables (probabilities/kernel, /bias) have one column per
+# class, so copying them between models goes by class name (copy_from_emotions_model).
+OUTPUT_LAYER = "probabilities"
 BACKBONES = ("inception_resnet_v2", "vgg16", "resnet50", "resnet101", "tiny")
 
 # Pixel normalisations, as x = p*scale + offset per channel (p in 0..255), matching
@@ -133,7 +136,7 @@ def build_model(args, classes):
     x = layers.GlobalAveragePooling2D()(features)
     x = layers.Dense(args.dense, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(args.seed))(x)
     x = layers.Dropout(args.dropout, seed=args.seed)(x)
-    outputs = layers.Dense(len(classes), activation="softmax", name="probabilities",
+    outputs = layers.Dense(len(classes), activation="softmax", name=OUTPUT_LAYER,
                            kernel_initializer=keras.initializers.GlorotUniform(args.seed + 1))(x)
     model = keras.Model(inputs, outputs, name=f"emotions_{args.backbone}")
     if file_weights and not os.path.isdir(file_weights):
@@ -144,26 +147,48 @@ def build_model(args, classes):
     return model, file_weights if file_weights and os.path.isdir(file_weights) else None
 
 
-def copy_from_emotions_model(model, src_dir):
+def copy_from_emotions_model(model, src_dir, classes):
     """Initialise from another emotions model (e.g. pre-trained on other classes): every variable
-    whose Keras path and shape match is copied; the rest (a head of another size) stays fresh."""
+    whose Keras path and shape match is copied. The output layer is matched by class name, not
+    position: a class the source model has keeps its learnt output unit (wherever it sits in the
+    new order), a new class starts fresh. So a model pre-trained on a teacher's six classes and
+    narrowed to four starts out predicting those four as it did, instead of from a random layer."""
     import numpy as np
     import tensorflow as tf
 
     listing = json.load(open(os.path.join(src_dir, "variables.json")))
+    src_classes = json.load(open(os.path.join(src_dir, "emotions.json"))).get("classes") or []
     reader = tf.train.load_checkpoint(os.path.join(src_dir, "variables", "variables"))
     by_path = {v["path"]: v for v in listing["variables"] if v["role"] == "model"}
     copied = skipped = 0
+    kept = [c for c in classes if c in src_classes]
     for var in model.variables:
         src = by_path.get(var.path)
-        if src is None or list(src["shape"]) != list(var.shape):
+        if src is None:
             skipped += 1
             continue
-        var.assign(np.asarray(reader.get_tensor(src["key"])))
+        value = np.asarray(reader.get_tensor(src["key"]))
+        if var.path.startswith(OUTPUT_LAYER + "/") and src_classes and value.shape[-1] == len(src_classes) \
+                and list(value.shape[:-1]) == list(var.shape[:-1]):
+            if not kept:
+                skipped += 1
+                continue
+            fresh = np.array(var.numpy())
+            for j, c in enumerate(classes):
+                if c in src_classes:
+                    fresh[..., j] = value[..., src_classes.index(c)]
+            var.assign(fresh)
+            copied += 1
+            continue
+        if list(src["shape"]) != list(var.shape):
+            skipped += 1
+            continue
+        var.assign(value)
         copied += 1
     if copied == 0:
         raise SystemExit(f"export: no variable of {src_dir} matches this model (different backbone?)")
-    progress(f"copied {copied} variables from {src_dir}; {skipped} left as initialised")
+    progress(f"copied {copied} variables from {src_dir}; {skipped} left as initialised; "
+             f"output units kept for {','.join(kept) or 'no class'} of {','.join(src_classes)}")
 
 
 def load_wrapped(path, classes_arg):
@@ -326,7 +351,7 @@ def main(argv):
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate),
                       loss="categorical_crossentropy", metrics=["accuracy"])
     if copy_src:
-        copy_from_emotions_model(model, copy_src)
+        copy_from_emotions_model(model, copy_src, classes)
 
     optimizer, loss_fn = compiled_parts(model, args.learning_rate)
     optimizer.build(model.trainable_variables)  # slots must exist before tracing

@@ -23,7 +23,7 @@ func newModelCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "directory to create (must not exist)"},
 			&cli.StringFlag{Name: "backbone", Value: "inception_resnet_v2", Usage: "inception_resnet_v2 (the seed's), vgg16, resnet50, resnet101, or tiny (a small CNN for tests)"},
-			&cli.StringFlag{Name: "weights", Value: "none", Usage: "none (random init), imagenet (Keras downloads them: needs network), a .h5/.keras file of backbone weights, or an emotions model directory to copy matching weights from (e.g. a pre-training run's best/)"},
+			&cli.StringFlag{Name: "weights", Value: "none", Usage: "none (random init), imagenet (Keras downloads them: needs network), a .h5/.keras file of backbone weights, or an emotions model directory to copy matching weights from (e.g. a pre-training run's best/; output units go by class name: shared classes keep theirs, new ones start fresh)"},
 			&cli.StringFlag{Name: "from", Usage: "wrap your own Keras 3 classifier (.keras: one (S,S,3) image input, softmax output) instead of building one"},
 			&cli.IntFlag{Name: "input-size", Value: 80, Usage: "square input size in pixels (the seed's 80)"},
 			&cli.StringFlag{Name: "classes", Value: "angry,happy,normal,sad", Usage: "class names in output order, comma-separated"},
