@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,11 +93,81 @@ type Outcome struct {
 	WallSeconds             float64
 }
 
-// Run executes the definition NAME and appends its row to the results file.
+// Run executes the definition NAME in a new run directory and appends its row to the
+// results file.
 func Run(ctx context.Context, name string, o Options) (*Outcome, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	runDir := filepath.Join(o.RunsDir, fmt.Sprintf("%s-%s", name, start.UTC().Format("20060102T150405Z")))
+	jr := &journal{Name: name, Started: start.UTC(), Commit: gitCommit(o.Root)}
+	return execute(ctx, o, runDir, jr)
+}
+
+// Resume continues the run in runDir (interrupted, killed, or stopped by a failing step)
+// after the last step it finished, with the definition it was started from: finished steps
+// are skipped, an interrupted train step continues from its last/ state (train --resume),
+// anything else half-written by the step that stopped is removed and that step run again.
+// A finished step whose command line the definition no longer produces is an error: the
+// results would mix two recipes.
+func Resume(ctx context.Context, runDir string, o Options) (*Outcome, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	runDir, err := filepath.Abs(runDir)
+	if err != nil {
+		return nil, err
+	}
+	var jr journal
+	if err := readJSON(filepath.Join(runDir, journalFile), &jr); err != nil {
+		return nil, fmt.Errorf("resume %s: %w (not a run directory of `experiment run`?)", runDir, err)
+	}
+	if _, err := os.Stat(filepath.Join(runDir, "experiment.json")); err == nil {
+		return nil, fmt.Errorf("resume %s: the run finished (its row is in the results); nothing to resume", runDir)
+	}
+	return execute(ctx, o, runDir, &jr)
+}
+
+// journalFile records a run's finished steps (RUN/progress.json), rewritten atomically
+// after each one, so that Resume knows where the run stopped.
+const journalFile = "progress.json"
+
+type journal struct {
+	Name    string        `json:"name"`
+	Started time.Time     `json:"started"`
+	Commit  string        `json:"commit"`
+	Resumed []string      `json:"resumed,omitempty"` // commits of later sessions, if any
+	Steps   []journalStep `json:"steps"`
+}
+
+type journalStep struct {
+	Name    string   `json:"name"`
+	Args    []string `json:"args"`
+	Seconds float64  `json:"seconds"`
+}
+
+func (j *journal) save(runDir string) error {
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfs.WriteFile(filepath.Join(runDir, journalFile), append(b, '\n'), 0o644)
+}
+
+// commit is the run's commit, and those it was resumed at when they differ.
+func (j *journal) commit() string {
+	c := j.Commit
+	for _, r := range j.Resumed {
+		if r != j.Commit && !strings.Contains(c, r) {
+			c += ", resumed at " + r
+		}
+	}
+	return c
+}
+
+func execute(ctx context.Context, o Options, runDir string, jr *journal) (*Outcome, error) {
+	name := jr.Name
 	def, err := Load(o.Root, name)
 	if err != nil {
 		return nil, err
@@ -105,21 +176,40 @@ func Run(ctx context.Context, name string, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	runDir := filepath.Join(o.RunsDir, fmt.Sprintf("%s-%s", name, start.UTC().Format("20060102T150405Z")))
+	session := time.Now()
+	_, err = os.Stat(filepath.Join(runDir, journalFile))
+	resuming := err == nil
 	if err := os.MkdirAll(filepath.Join(runDir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	if !resuming {
+		if err := jr.save(runDir); err != nil {
+			return nil, err
+		}
+	}
+	// A resumption is recorded once the finished steps are known to match the definition.
+	markResumed := func() error {
+		if !resuming {
+			return nil
+		}
+		resuming = false
+		jr.Resumed = append(jr.Resumed, gitCommit(o.Root))
+		return jr.save(runDir)
 	}
 	vars["run"] = runDir
 	data := def.Data
 	if rel, err := filepath.Rel(o.Root, vars["data"]); err == nil {
 		data = rel // shows an EMOTIONS_EXPERIMENT_DATA override
 	}
-	out := &Outcome{Name: name, Kind: def.Kind, Description: def.Description, RunDir: runDir, Started: start,
-		Commit: gitCommit(o.Root), Machine: machine(), Data: data, TestSplit: def.EvaluateOn}
+	out := &Outcome{Name: name, Kind: def.Kind, Description: def.Description, RunDir: runDir, Started: jr.Started,
+		Machine: machine(), Data: data, TestSplit: def.EvaluateOn}
 	fmt.Fprintf(o.Log, "experiment %s: %s\nrun directory %s\n", name, def.Description, runDir)
+	if resuming {
+		fmt.Fprintf(o.Log, "resuming: %d of %d steps finished\n", len(jr.Steps), len(def.Steps))
+	}
 
 	var settings []string
+	var earlier float64 // seconds of the steps finished in earlier sessions
 	lastTrain := ""
 	for i, s := range def.Steps {
 		if (s.Command == "new-model" || s.Command == "train" || s.Command == "split" || s.Command == "python") && s.Flags["out"] == nil {
@@ -129,22 +219,33 @@ func Run(ctx context.Context, name string, o Options) (*Outcome, error) {
 		if err != nil {
 			return nil, err
 		}
+		outDir := ""
 		if dir, ok := s.Flags["out"].(string); ok {
-			if vars[s.Name], err = expand(dir, vars); err != nil {
+			if outDir, err = expand(dir, vars); err != nil {
 				return nil, err
 			}
+			vars[s.Name] = outDir
 		}
-		logPath := filepath.Join(runDir, "logs", fmt.Sprintf("%02d-%s.log", i+1, s.Name))
-		switch s.Command {
-		case "split":
-			err = runSplit(s, vars)
-		case "python":
-			err = runPython(ctx, o, s, args[1:], logPath)
-		default:
-			err = runProgram(ctx, o, o.Binary, args, stepEnv(s), logPath, nil)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("experiment %s step %s: %w (log: %s)", name, s.Name, err, logPath)
+		if i < len(jr.Steps) {
+			done := jr.Steps[i]
+			if done.Name != s.Name || !slices.Equal(done.Args, args) {
+				return nil, fmt.Errorf("experiment %s: resume %s: step %d ran as %q (%s), the definition now says %q (%s): start a new run",
+					name, runDir, i+1, done.Name, strings.Join(done.Args, " "), s.Name, strings.Join(args, " "))
+			}
+			fmt.Fprintf(o.Log, "step %s: finished earlier, skipped\n", s.Name)
+			earlier += done.Seconds
+		} else {
+			if err := markResumed(); err != nil {
+				return nil, err
+			}
+			stepStart := time.Now()
+			if err := runStepOf(ctx, o, s, args, outDir, runDir, vars, filepath.Join(runDir, "logs", fmt.Sprintf("%02d-%s.log", i+1, s.Name))); err != nil {
+				return nil, fmt.Errorf("experiment %s step %s: %w", name, s.Name, err)
+			}
+			jr.Steps = append(jr.Steps, journalStep{Name: s.Name, Args: args, Seconds: time.Since(stepStart).Seconds()})
+			if err := jr.save(runDir); err != nil {
+				return nil, err
+			}
 		}
 		settings = append(settings, s.summary())
 		if s.Command == "train" {
@@ -156,6 +257,14 @@ func Run(ctx context.Context, name string, o Options) (*Outcome, error) {
 			out.Trains = append(out.Trains, ts)
 		}
 	}
+	if len(jr.Steps) > len(def.Steps) {
+		return nil, fmt.Errorf("experiment %s: resume %s: the run finished %d steps, the definition now has %d: start a new run",
+			name, runDir, len(jr.Steps), len(def.Steps))
+	}
+	if err := markResumed(); err != nil {
+		return nil, err
+	}
+	out.Commit = jr.commit()
 	if def.Notes != "" {
 		settings = append(settings, def.Notes)
 	}
@@ -180,7 +289,8 @@ func Run(ctx context.Context, name string, o Options) (*Outcome, error) {
 			return nil, fmt.Errorf("experiment %s: evaluate on %s: reading its JSON: %w", name, sp.name, err)
 		}
 	}
-	out.WallSeconds = time.Since(start).Seconds()
+	// Wall time is the work's, not the pauses between sessions.
+	out.WallSeconds = earlier + time.Since(session).Seconds()
 
 	if err := copyPlots(lastTrain, filepath.Join(o.PlotsDir, name)); err != nil {
 		return nil, err
@@ -198,6 +308,49 @@ func Run(ctx context.Context, name string, o Options) (*Outcome, error) {
 	fmt.Fprintf(o.Log, "experiment %s: test accuracy %.4f (95%% CI %.4f-%.4f, n=%d); row appended to %s\n",
 		name, out.Test.Accuracy, out.Test.AccuracyCI95[0], out.Test.AccuracyCI95[1], out.Test.N, o.Results)
 	return out, nil
+}
+
+// runStepOf runs one step whose output goes to outDir (may be ""). What an earlier, stopped
+// attempt left there is continued (a train run with a last/ state) or removed first.
+func runStepOf(ctx context.Context, o Options, s Step, args []string, outDir, runDir string, vars map[string]string, logPath string) error {
+	if outDir != "" {
+		if _, err := os.Stat(outDir); err == nil {
+			if s.Command == "train" {
+				if _, err := os.Stat(filepath.Join(outDir, "last", "train_state.json")); err == nil {
+					// train keeps its own settings in last/; --epochs only restates the total.
+					resume := []string{"train", "--resume", outDir}
+					if e, ok := s.Flags["epochs"]; ok {
+						resume = append(resume, "--epochs", fmt.Sprint(e))
+					}
+					return withLog(runProgram(ctx, o, o.Binary, resume, stepEnv(s), logPath, nil), logPath)
+				}
+			}
+			if rel, err := filepath.Rel(runDir, outDir); err != nil || strings.HasPrefix(rel, "..") || rel == "." {
+				return fmt.Errorf("%s exists and is not inside the run directory %s: not removing it", outDir, runDir)
+			}
+			fmt.Fprintf(o.Log, "step %s: removing what a stopped attempt left in %s\n", s.Name, outDir)
+			if err := os.RemoveAll(outDir); err != nil {
+				return err
+			}
+		}
+	}
+	var err error
+	switch s.Command {
+	case "split":
+		err = runSplit(s, vars)
+	case "python":
+		err = runPython(ctx, o, s, args[1:], logPath)
+	default:
+		err = runProgram(ctx, o, o.Binary, args, stepEnv(s), logPath, nil)
+	}
+	return withLog(err, logPath)
+}
+
+func withLog(err error, logPath string) error {
+	if err != nil {
+		return fmt.Errorf("%w (log: %s)", err, logPath)
+	}
+	return nil
 }
 
 // resolvePaths maps ${data} and the definition's paths to absolute directories, checking

@@ -3,6 +3,7 @@ package experiments
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,5 +225,123 @@ func TestGitCommitIgnoresRunnerOutput(t *testing.T) {
 	write("main.go", "package main // changed\n")
 	if c := gitCommit(root); !strings.HasSuffix(c, "+dirty") {
 		t.Errorf("after a source change: %s, want +dirty", c)
+	}
+}
+
+// cancelOn cancels when the log shows a line, as Ctrl-C would at that point.
+type cancelOn struct {
+	strings.Builder
+	line   string
+	cancel context.CancelFunc
+}
+
+func (w *cancelOn) Write(p []byte) (int, error) {
+	n, err := w.Builder.Write(p)
+	if w.line != "" && strings.Contains(w.Builder.String(), w.line) {
+		w.cancel()
+		w.line = ""
+	}
+	return n, err
+}
+
+// A run stopped by a failing step, then by Ctrl-C in the middle of training, continues with
+// `experiment resume`: finished steps are not run again, the train step continues from its
+// last/ state, a definition that changed a finished step is refused, and a finished run is
+// not resumed.
+func TestResume(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	t.Setenv("EMOTIONS_PYTHON", testutil.Python(t))
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "emotions")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/emotions")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/emotions: %v\n%s", err, out)
+	}
+	// A root of its own, whose definition the test edits; the data stays the repository's.
+	proj := filepath.Join(tmp, "proj")
+	os.MkdirAll(filepath.Join(proj, "experiments", "defs"), 0o755)
+	writeDef := func(seed int, valid string) {
+		def := map[string]any{
+			"description": "resume test", "kind": "smoke", "evaluate_on": "test",
+			"data": filepath.Join(root, "data", "faces4"),
+			"steps": []map[string]any{
+				{"name": "model", "new-model": map[string]any{"backbone": "tiny", "seed": seed, "no-xla": true}},
+				{"name": "train", "train": map[string]any{"train": "${data}/train", "valid": valid,
+					"model": "${model}", "epochs": 3, "batch-size": 64, "seed": 0, "no-early-stopping": true}},
+			},
+		}
+		b, _ := json.Marshal(def)
+		if err := os.WriteFile(filepath.Join(proj, "experiments", "defs", "resume.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := func(log io.Writer) Options {
+		return Options{Root: proj, Binary: bin, Results: filepath.Join(tmp, "RESULTS.md"),
+			PlotsDir: filepath.Join(tmp, "results"), RunsDir: filepath.Join(tmp, "runs"), Log: log}
+	}
+
+	writeDef(0, "${data}/no-such-split")
+	var log strings.Builder
+	if _, err := Run(context.Background(), "resume", opts(&log)); err == nil || !strings.Contains(err.Error(), "step train") {
+		t.Fatalf("a run whose train step cannot start: %v", err)
+	}
+	runs, _ := filepath.Glob(filepath.Join(tmp, "runs", "resume-*"))
+	if len(runs) != 1 {
+		t.Fatalf("run directories %v", runs)
+	}
+	run := runs[0]
+	modelPB := filepath.Join(run, "model", "saved_model.pb")
+	before, err := os.Stat(modelPB)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Fixed, resumed, and interrupted during the second epoch.
+	writeDef(0, "${data}/valid")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelOn{line: "Epoch 2/3", cancel: cancel}
+	if _, err := Resume(ctx, run, opts(w)); err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("interrupted resume: %v\n%s", err, tail(w.String(), 3000))
+	}
+	if !strings.Contains(w.String(), "step model: finished earlier, skipped") {
+		t.Errorf("the finished model step was not skipped:\n%s", tail(w.String(), 3000))
+	}
+	if _, err := os.Stat(filepath.Join(run, "train", "last", "train_state.json")); err != nil {
+		t.Fatalf("the interrupted train step left no state: %v", err)
+	}
+
+	// A definition that changed a finished step is refused.
+	writeDef(1, "${data}/valid")
+	if _, err := Resume(context.Background(), run, opts(io.Discard)); err == nil || !strings.Contains(err.Error(), "start a new run") {
+		t.Fatalf("resume with a changed model step: %v", err)
+	}
+
+	writeDef(0, "${data}/valid")
+	log.Reset()
+	out, err := Resume(context.Background(), run, opts(&log))
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, tail(log.String(), 3000))
+	}
+	if !strings.Contains(log.String(), "train --resume "+filepath.Join(run, "train")) {
+		t.Errorf("the train step did not continue from its state:\n%s", tail(log.String(), 3000))
+	}
+	if len(out.Trains) != 1 || out.Trains[0].EpochsRun != 3 || out.Test.N != 240 {
+		t.Errorf("outcome %+v, want one 3-epoch train and a 240-image test", out)
+	}
+	if after, err := os.Stat(modelPB); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("the model step was run again (%v)", err)
+	}
+	var jr journal
+	if err := readJSON(filepath.Join(run, journalFile), &jr); err != nil || len(jr.Steps) != 2 || len(jr.Resumed) != 2 {
+		t.Errorf("journal %+v (%v), want 2 steps and 2 resumptions (the refused one is not)", jr, err)
+	}
+	doc, _ := os.ReadFile(filepath.Join(tmp, "RESULTS.md"))
+	if n := strings.Count(string(doc), "| [resume]"); n != 1 {
+		t.Errorf("%d rows, want 1", n)
+	}
+	if _, err := Resume(context.Background(), run, opts(io.Discard)); err == nil || !strings.Contains(err.Error(), "nothing to resume") {
+		t.Errorf("resuming a finished run: %v", err)
 	}
 }

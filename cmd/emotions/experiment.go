@@ -41,6 +41,26 @@ func experimentCommand() *cli.Command {
 				},
 			},
 			{
+				Name:      "resume",
+				Usage:     "continue a stopped `experiment run` in its run directory after the last step it finished",
+				ArgsUsage: "RUN_DIR",
+				Description: "Finished steps are skipped, an interrupted train step continues from its last/ state, and a step\n" +
+					"whose command line the definition no longer produces is refused. The row's wall time counts work, not pauses.",
+				Flags: []cli.Flag{root, results,
+					&cli.StringFlag{Name: "plots", Usage: "copy plots to PLOTS/NAME/ (default ROOT/experiments/results)"},
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usageError("experiment resume takes one RUN_DIR (printed by experiment run), flags first")
+					}
+					ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+					defer stop()
+					_, err := experiments.Resume(ctx, c.Args().First(), experiments.Options{
+						Root: c.String("root"), Results: c.String("results"), PlotsDir: c.String("plots")})
+					return err
+				},
+			},
+			{
 				Name:  "list",
 				Usage: "list the experiment definitions",
 				Flags: []cli.Flag{root},
