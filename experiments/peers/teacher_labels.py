@@ -16,7 +16,9 @@ The 7 outputs are reduced to our classes by summing probabilities per group (--m
 "angry=angry+disgust,happy=happy,normal=neutral,sad=sad+fear"); outputs in no group are dropped
 and the groups renormalised. `score` prints, for each mapping given, the accuracy, Wilson 95%
 interval and confusion of the teacher on a labelled npz (faces4 valid to choose, test to report),
-plus the accuracy/coverage of each confidence threshold. `label` writes a class-folder tree
+plus the accuracy/coverage of each confidence threshold. `probe` measures how much of our task
+the teacher's knowledge holds: a linear map (softmax regression) from its 7 log-probabilities to
+our classes, fitted on faces4 train, its L2 chosen on valid, scored on test. `label` writes a class-folder tree
 (OUT/<class>/ with symlinks to the source images) of the faces whose mapped teacher probability
 is >= --threshold, optionally with other true-labelled class folders (--add, e.g. faces4 train)
 linked in, and OUT.json (or --report) with the counts. With --soft it also writes each
@@ -137,8 +139,7 @@ def cmd_score(a):
     import numpy as np
     d = np.load(a.npz)
     classes = a.classes.split(",")
-    folder = [os.path.basename(os.path.dirname(str(f))) for f in d["files"]]
-    y = np.array([classes.index(c) for c in folder])
+    y = labels_of(d, classes)
     p7 = teacher_probs(d["x"], a.cache)
     mappings = {"given": a.mapping} if a.mapping else MAPPINGS
     report = {"npz": a.npz, "n": int(len(y)), "classes": classes, "teacher": "fer==%s %s" % (FER_VERSION, FER_MEMBER),
@@ -239,6 +240,58 @@ def cmd_label(a):
     print(json.dumps(report))
 
 
+def labels_of(d, classes):
+    import numpy as np
+    return np.array([classes.index(os.path.basename(os.path.dirname(str(f)))) for f in d["files"]])
+
+
+def fit_softmax_regression(f, y, k, l2, steps=3000, lr=0.5):
+    """Multinomial logistic regression by full-batch gradient descent (deterministic, numpy)."""
+    import numpy as np
+    w = np.zeros((f.shape[1], k))
+    b = np.zeros(k)
+    onehot = np.eye(k)[y]
+    for _ in range(steps):
+        z = f @ w + b
+        z -= z.max(1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(1, keepdims=True)
+        g = (p - onehot) / len(y)
+        w -= lr * (f.T @ g + l2 * w)
+        b -= lr * g.sum(0)
+    return w, b
+
+
+def cmd_probe(a):
+    """How much of the task the teacher's knowledge holds: a linear map from its 7 log-probabilities
+    to our classes, fitted on --npz (faces4 train), L2 chosen on --valid, reported on --test."""
+    import numpy as np
+    classes = a.classes.split(",")
+    sets = {}
+    for name, path in (("train", a.npz), ("valid", a.valid), ("test", a.test)):
+        d = np.load(path)
+        sets[name] = (np.log(teacher_probs(d["x"], a.cache) + 1e-7), labels_of(d, classes))
+    mu, sd = sets["train"][0].mean(0), sets["train"][0].std(0) + 1e-6
+    z = {k: ((f - mu) / sd, y) for k, (f, y) in sets.items()}
+    best = None
+    for l2 in (1e-3, 1e-2, 1e-1, 1.0):
+        w, b = fit_softmax_regression(*z["train"], len(classes), l2)
+        acc = {k: float(((f @ w + b).argmax(1) == y).mean()) for k, (f, y) in z.items()}
+        if best is None or acc["valid"] > best[1]["valid"]:
+            best = (l2, acc, w, b)
+    l2, acc, w, b = best
+    f, y = z["test"]
+    pred = (f @ w + b).argmax(1)
+    conf = np.zeros((len(classes), len(classes)), int)
+    for t, q in zip(y, pred):
+        conf[t, q] += 1
+    k = int((pred == y).sum())
+    print(json.dumps({"teacher": "fer==%s %s" % (FER_VERSION, FER_MEMBER), "features": "log of the 7 teacher probabilities",
+                      "fitted_on": a.npz, "l2_chosen_on_valid": l2,
+                      "accuracy": {n: round(v, 4) for n, v in acc.items()},
+                      "test_accuracy_ci95": wilson(k, len(y)), "test_confusion": conf.tolist(), "classes": classes}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -266,6 +319,11 @@ def main():
     l.add_argument("--out", required=True)
     l.add_argument("--report", default="", help="JSON report path (default OUT.json)")
     l.set_defaults(fn=cmd_label)
+    pr = sub.add_parser("probe", parents=[common], help="the teacher's outputs linearly re-mapped to our classes: "
+                        "fitted on --npz (train), chosen on --valid, reported on --test")
+    pr.add_argument("--valid", required=True)
+    pr.add_argument("--test", required=True)
+    pr.set_defaults(fn=cmd_probe)
     a = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     a.fn(a)
