@@ -17,16 +17,7 @@ import (
 // binary and a temporary results file: it checks the runner (steps, evaluations, row, plots),
 // not an accuracy.
 func TestRunTinySmoke(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	t.Setenv("EMOTIONS_PYTHON", testutil.Python(t))
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "emotions")
-	// The cgo flags come from the environment (make exports them; by hand: source .tflib/env.sh).
-	build := exec.Command("go", "build", "-o", bin, "./cmd/emotions")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/emotions: %v\n%s", err, out)
-	}
+	root, tmp, bin := buildRunner(t)
 	results := filepath.Join(tmp, "RESULTS.md")
 	var log strings.Builder
 	out, err := Run(context.Background(), "tiny-smoke", Options{Root: root, Binary: bin, Results: results,
@@ -66,6 +57,22 @@ func TestRunTinySmoke(t *testing.T) {
 			t.Errorf("plot %s not copied: %v", p, err)
 		}
 	}
+}
+
+// buildRunner builds the emotions binary the runner runs for each step into a temporary
+// directory; the steps' python is the project's.
+func buildRunner(t *testing.T) (root, tmp, bin string) {
+	root = testutil.RepoRoot(t)
+	t.Setenv("EMOTIONS_PYTHON", testutil.Python(t))
+	tmp = t.TempDir()
+	bin = filepath.Join(tmp, "emotions")
+	// The cgo flags come from the environment (make exports them; by hand: source .tflib/env.sh).
+	build := exec.Command("go", "build", "-o", bin, "./cmd/emotions")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/emotions: %v\n%s", err, out)
+	}
+	return root, tmp, bin
 }
 
 func tail(s string, n int) string {
@@ -249,15 +256,7 @@ func (w *cancelOn) Write(p []byte) (int, error) {
 // last/ state, a definition that changed a finished step is refused, and a finished run is
 // not resumed.
 func TestResume(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	t.Setenv("EMOTIONS_PYTHON", testutil.Python(t))
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "emotions")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/emotions")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/emotions: %v\n%s", err, out)
-	}
+	root, tmp, bin := buildRunner(t)
 	// A root of its own, whose definition the test edits; the data stays the repository's.
 	proj := filepath.Join(tmp, "proj")
 	os.MkdirAll(filepath.Join(proj, "experiments", "defs"), 0o755)

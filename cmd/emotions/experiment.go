@@ -17,6 +17,7 @@ import (
 func experimentCommand() *cli.Command {
 	root := &cli.StringFlag{Name: "root", Value: ".", Usage: "repository root (holds experiments/defs/)"}
 	results := &cli.StringFlag{Name: "results", EnvVars: []string{"EMOTIONS_RESULTS"}, Usage: "results file to append to (default ROOT/experiments/RESULTS.md)"}
+	plots := &cli.StringFlag{Name: "plots", Usage: "copy plots to PLOTS/NAME/ (default ROOT/experiments/results)"}
 	return &cli.Command{
 		Name:  "experiment",
 		Usage: "run the experiment definitions of experiments/defs and record their results",
@@ -25,8 +26,7 @@ func experimentCommand() *cli.Command {
 				Name:      "run",
 				Usage:     "run experiments/defs/NAME.json, evaluate on test and append a row to experiments/RESULTS.md",
 				ArgsUsage: "NAME",
-				Flags: []cli.Flag{root, results,
-					&cli.StringFlag{Name: "plots", Usage: "copy plots to PLOTS/NAME/ (default ROOT/experiments/results)"},
+				Flags: []cli.Flag{root, results, plots,
 					&cli.StringFlag{Name: "runs", Usage: "run directories go here (default ROOT/runs/experiments)"},
 				},
 				Action: func(c *cli.Context) error {
@@ -46,9 +46,7 @@ func experimentCommand() *cli.Command {
 				ArgsUsage: "RUN_DIR",
 				Description: "Finished steps are skipped, an interrupted train step continues from its last/ state, and a step\n" +
 					"whose command line the definition no longer produces is refused. The row's wall time counts work, not pauses.",
-				Flags: []cli.Flag{root, results,
-					&cli.StringFlag{Name: "plots", Usage: "copy plots to PLOTS/NAME/ (default ROOT/experiments/results)"},
-				},
+				Flags: []cli.Flag{root, results, plots},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return usageError("experiment resume takes one RUN_DIR (printed by experiment run), flags first")
