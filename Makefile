@@ -17,7 +17,7 @@ VENV_FLAGS ?=
 export CGO_ENABLED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup build test demo vet fmt clean experiment bench-preprocess bench-train bench-predict bench-memory bench-serve
+.PHONY: setup build test demo vet fmt clean experiment experiment-resume bench-preprocess bench-train bench-predict bench-memory bench-serve
 
 setup: $(STAMP) $(TFLIB)/env.mk
 
@@ -48,6 +48,10 @@ demo: build
 
 experiment: build
 	$(BIN) experiment run $(NAME)
+
+# continue a stopped experiment: make experiment-resume RUN=runs/experiments/NAME-<timestamp>
+experiment-resume: build
+	$(BIN) experiment resume $(RUN)
 
 bench-preprocess: build
 	bash experiments/bench_preprocess.sh
