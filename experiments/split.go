@@ -6,8 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/emotions-dev/emotions/preprocess"
 )
 
 // split is the runner's one in-process step: it makes DATA/train and DATA/valid from a pool
@@ -37,7 +38,7 @@ func split(from, out string, validPercent int) error {
 				continue
 			}
 			part := "train"
-			if bucket(identity(f.Name())) < validPercent {
+			if bucket(preprocess.PersonOf(f.Name())) < validPercent {
 				part = "valid"
 			}
 			dir := filepath.Join(out, part, c.Name())
@@ -54,17 +55,6 @@ func split(from, out string, validPercent int) error {
 		return fmt.Errorf("split: %s gave %d training and %d validation files: want class folders of images", from, counts["train"], counts["valid"])
 	}
 	return nil
-}
-
-// identity strips a trailing _NNNN and the extension: Aaron_Guiel_0001.jpg -> Aaron_Guiel.
-func identity(name string) string {
-	name = strings.TrimSuffix(name, filepath.Ext(name))
-	if i := strings.LastIndex(name, "_"); i > 0 {
-		if _, err := strconv.Atoi(name[i+1:]); err == nil {
-			return name[:i]
-		}
-	}
-	return name
 }
 
 func bucket(s string) int {

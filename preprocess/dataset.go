@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,20 @@ type Dataset struct {
 	// CacheErr is the first failure to write the cache, if any: the run is still valid,
 	// only the next one will not be faster.
 	CacheErr error
+}
+
+// PersonOf is the person a photo shows, from the naming convention of LFW and faces4
+// (Person_Name_0001.jpg -> Person_Name): the file name without its extension and a trailing
+// _NNNN. A name without that suffix is its own person.
+func PersonOf(path string) string {
+	name := filepath.Base(path)
+	name = strings.TrimSuffix(name, filepath.Ext(name))
+	if i := strings.LastIndex(name, "_"); i > 0 {
+		if _, err := strconv.Atoi(name[i+1:]); err == nil {
+			return name[:i]
+		}
+	}
+	return name
 }
 
 // LoadOptions control how files are loaded.

@@ -518,3 +518,14 @@ func TestCachePacksInBatches(t *testing.T) {
 		t.Error("an entry of another crop size was returned")
 	}
 }
+
+func TestPersonOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"train/sad/Avinash_10.jpg": "Avinash", "Al_Gore_0002.jpg": "Al_Gore", "x/Bo.png": "Bo",
+		"Mary_Ann_Smith_v2.jpg": "Mary_Ann_Smith_v2", "_0001.jpg": "_0001", "IMG_1234.JPG": "IMG",
+	} {
+		if got := PersonOf(in); got != want {
+			t.Errorf("PersonOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -28,15 +28,15 @@ type batch struct {
 // feeder prepares batches ahead of the session: while TensorFlow runs step k, a goroutine
 // assembles step k+1 (normalise, augment, labels, weights), so the session never waits for Go.
 type feeder struct {
-	data        *preprocess.Dataset
-	cfg         Config
-	norm        savedmodel.Normalization
-	classes     int
-	aug         *preprocess.Augmenter
-	classWeight []float32
-	targets     [][]float32 // per training example: a distribution, or nil for one-hot
-	perm        []int
-	permPass    uint64
+	data     *preprocess.Dataset
+	cfg      Config
+	norm     savedmodel.Normalization
+	classes  int
+	aug      *preprocess.Augmenter
+	weight   []float32   // per training example: its class weight times its person weight
+	targets  [][]float32 // per training example: a distribution, or nil for one-hot
+	perm     []int
+	permPass uint64
 }
 
 func newFeeder(d *preprocess.Dataset, targets [][]float32, cfg Config, norm savedmodel.Normalization, classes int) *feeder {
@@ -44,8 +44,52 @@ func newFeeder(d *preprocess.Dataset, targets [][]float32, cfg Config, norm save
 	if cfg.Augment != nil {
 		f.aug = preprocess.NewAugmenter(*cfg.Augment, d.Size)
 	}
-	f.classWeight = ClassWeights(d.Labels, classes, cfg.ClassWeights)
+	classWeight := ClassWeights(d.Labels, classes, cfg.ClassWeights)
+	var person []float32
+	if cfg.PersonWeights {
+		person = PersonWeights(d.Labels, d.Files)
+	}
+	f.weight = make([]float32, len(d.Labels))
+	for j, c := range d.Labels {
+		f.weight[j] = classWeight[c]
+		if person != nil {
+			f.weight[j] *= person[j]
+		}
+	}
 	return f
+}
+
+// PersonWeights gives each example n_c / (P_c * m_p): within class c (n_c photos of P_c
+// people) the m_p photos of one person share what one person is worth, so every person
+// weighs n_c / P_c and the class keeps its total n_c (class weights apply on top).
+func PersonWeights(labels []int32, files []string) []float32 {
+	type key struct {
+		class  int32
+		person string
+	}
+	personOf := func(j int) string { // a dataset without file names is one person a class
+		if j < len(files) {
+			return preprocess.PersonOf(files[j])
+		}
+		return ""
+	}
+	photos := map[key]int{}
+	people := map[int32]int{}
+	perClass := map[int32]int{}
+	for j, c := range labels {
+		k := key{c, personOf(j)}
+		if photos[k] == 0 {
+			people[c]++
+		}
+		photos[k]++
+		perClass[c]++
+	}
+	w := make([]float32, len(labels))
+	for j, c := range labels {
+		m := photos[key{c, personOf(j)}]
+		w[j] = float32(float64(perClass[c]) / float64(people[c]*m))
+	}
+	return w
 }
 
 // ClassWeights gives each class a sample weight: all 1, or "balanced" n / (k * n_c) as
@@ -155,7 +199,7 @@ func (f *feeder) assemble(idx []int, rng *rand.Rand) batch {
 		} else {
 			row[c] += 1 - smooth
 		}
-		b.weights[i] = f.classWeight[c] // by the folder's class, soft target or not
+		b.weights[i] = f.weight[j] // by the folder's class (and person), soft target or not
 		b.weightSum += float64(b.weights[i])
 	}
 	return b

@@ -25,12 +25,16 @@ type Config struct {
 	StepsPerEpoch int `json:"steps_per_epoch"` // 0: n // batch_size, as the seed's fit did
 	// Remainder makes each epoch one pass over the data whose last batch is partial, instead
 	// of full batches drawn from an endless stream (Keras' flow_from_directory).
-	Remainder      bool                `json:"remainder"`
-	Seed           uint64              `json:"seed"`
-	Augment        *preprocess.Augment `json:"augment,omitempty"`
-	ClassWeights   string              `json:"class_weights"`   // "" or "balanced"
-	LabelSmoothing float64             `json:"label_smoothing"` // as Keras' CategoricalCrossentropy(label_smoothing)
-	LearningRate   float64             `json:"learning_rate"`   // 0: keep the model's
+	Remainder    bool                `json:"remainder"`
+	Seed         uint64              `json:"seed"`
+	Augment      *preprocess.Augment `json:"augment,omitempty"`
+	ClassWeights string              `json:"class_weights"` // "" or "balanced"
+	// PersonWeights makes every person within a class weigh the same, however many photos
+	// of them there are (the person from the file name: preprocess.PersonOf), so that 9
+	// people with 16 photos each do not outweigh 10 people with one.
+	PersonWeights  bool    `json:"person_weights,omitempty"`
+	LabelSmoothing float64 `json:"label_smoothing"` // as Keras' CategoricalCrossentropy(label_smoothing)
+	LearningRate   float64 `json:"learning_rate"`   // 0: keep the model's
 	// SoftTargets is the CSV the run's soft targets came from (ReadSoftTargets), recorded
 	// so --resume reads it again; Run.Targets holds them.
 	SoftTargets string `json:"soft_targets,omitempty"`

@@ -88,3 +88,29 @@ func TestFeederSoftTargets(t *testing.T) {
 		t.Errorf("weights %v, want the folders' balanced weights [1.5 0.75 0.75]", b.weights)
 	}
 }
+
+// With person weights every person of a class weighs the same (the class keeps its total),
+// and balanced class weights apply on top.
+func TestFeederPersonWeights(t *testing.T) {
+	d := &preprocess.Dataset{Classes: []string{"a", "b"}, Size: 2, Labels: []int32{0, 0, 0, 0, 1, 1},
+		Files: []string{"a/Ann_Lee_0001.jpg", "a/Ann_Lee_0002.jpg", "a/Ann_Lee_0003.jpg", "a/Bo_0001.jpg",
+			"b/Ann_Lee_0004.jpg", "b/Cy_7.png"}}
+	for range d.Labels {
+		d.Crops = append(d.Crops, make([]uint8, 12))
+	}
+	cfg := DefaultConfig()
+	cfg.PersonWeights = true
+	b := newFeeder(d, nil, cfg, savedmodel.Rescale, 2).assemble([]int{0, 1, 2, 3, 4, 5}, nil)
+	// class a: 4 photos of 2 people, each person worth 2; class b: 2 people with one photo each.
+	want := []float32{2.0 / 3, 2.0 / 3, 2.0 / 3, 2, 1, 1}
+	for i, w := range want {
+		if math.Abs(float64(b.weights[i]-w)) > 1e-6 {
+			t.Fatalf("person weights %v, want %v", b.weights, want)
+		}
+	}
+	cfg.ClassWeights = "balanced" // a: 6/(2*4) = 0.75, b: 6/(2*2) = 1.5
+	b = newFeeder(d, nil, cfg, savedmodel.Rescale, 2).assemble([]int{0, 3, 4}, nil)
+	if math.Abs(float64(b.weights[0])-0.5) > 1e-6 || b.weights[1] != 1.5 || b.weights[2] != 1.5 {
+		t.Errorf("person x class weights %v, want [0.5 1.5 1.5]", b.weights)
+	}
+}

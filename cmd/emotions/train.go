@@ -37,6 +37,7 @@ func trainCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the batch order and augmentation"},
 			&cli.BoolFlag{Name: "augment", Usage: "augment training images (flip, small rotation/shift/zoom, brightness/contrast)"},
 			&cli.StringFlag{Name: "class-weights", Usage: "balanced: weight samples by n / (k * n_class), for scarce classes"},
+			&cli.BoolFlag{Name: "person-weights", Usage: "within a class, every person weighs the same however many photos they have (person from the file name: Person_Name_0001.jpg)"},
 			&cli.StringFlag{Name: "soft-targets", Usage: "CSV of per-file class distributions for training (header: file and the classes; files relative to the training folder), e.g. a teacher's probabilities to distil; unlisted files keep one-hot labels"},
 			&cli.BoolFlag{Name: "valid-subset", Usage: "the validation folders may lack some of the model's classes (e.g. a model of a teacher's 7 classes validated on the 4 that matter); validation metrics cover the classes present"},
 			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the one-hot targets (0..1)"},
@@ -192,7 +193,7 @@ func trainSpec(c *cli.Context) (trainPaths, *train.State, error) {
 		cfg.Augment = &a
 	}
 	cfg.ClassWeights, cfg.LabelSmoothing, cfg.LearningRate = c.String("class-weights"), c.Float64("label-smoothing"), c.Float64("learning-rate")
-	cfg.SoftTargets, cfg.ValidSubset = c.String("soft-targets"), c.Bool("valid-subset")
+	cfg.SoftTargets, cfg.ValidSubset, cfg.PersonWeights = c.String("soft-targets"), c.Bool("valid-subset"), c.Bool("person-weights")
 	cb := &cfg.Callbacks
 	cb.Monitor, cb.Mode = c.String("monitor"), train.Mode(c.String("mode"))
 	cb.EarlyStopping, cb.Patience, cb.MinDelta = !c.Bool("no-early-stopping"), c.Int("patience"), c.Float64("min-delta")
