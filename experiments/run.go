@@ -102,7 +102,7 @@ func Run(ctx context.Context, name string, o Options) (*Outcome, error) {
 	start := time.Now()
 	runDir := filepath.Join(o.RunsDir, fmt.Sprintf("%s-%s", name, start.UTC().Format("20060102T150405Z")))
 	jr := &journal{Name: name, Started: start.UTC(), Commit: gitCommit(o.Root)}
-	return execute(ctx, o, runDir, jr)
+	return execute(ctx, o, runDir, jr, false)
 }
 
 // Resume continues the run in runDir (interrupted, killed, or stopped by a failing step)
@@ -126,7 +126,7 @@ func Resume(ctx context.Context, runDir string, o Options) (*Outcome, error) {
 	if _, err := os.Stat(filepath.Join(runDir, "experiment.json")); err == nil {
 		return nil, fmt.Errorf("resume %s: the run finished (its row is in the results); nothing to resume", runDir)
 	}
-	return execute(ctx, o, runDir, &jr)
+	return execute(ctx, o, runDir, &jr, true)
 }
 
 // journalFile records a run's finished steps (RUN/progress.json), rewritten atomically
@@ -166,7 +166,9 @@ func (j *journal) commit() string {
 	return c
 }
 
-func execute(ctx context.Context, o Options, runDir string, jr *journal) (*Outcome, error) {
+// execute runs the definition jr.Name in runDir, skipping the steps jr records as finished
+// (resuming: jr was read from runDir, rather than started afresh).
+func execute(ctx context.Context, o Options, runDir string, jr *journal, resuming bool) (*Outcome, error) {
 	name := jr.Name
 	def, err := Load(o.Root, name)
 	if err != nil {
@@ -176,9 +178,11 @@ func execute(ctx context.Context, o Options, runDir string, jr *journal) (*Outco
 	if err != nil {
 		return nil, err
 	}
+	if len(jr.Steps) > len(def.Steps) {
+		return nil, fmt.Errorf("experiment %s: resume %s: the run finished %d steps, the definition now has %d: start a new run",
+			name, runDir, len(jr.Steps), len(def.Steps))
+	}
 	session := time.Now()
-	_, err = os.Stat(filepath.Join(runDir, journalFile))
-	resuming := err == nil
 	if err := os.MkdirAll(filepath.Join(runDir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
 	}
@@ -257,10 +261,6 @@ func execute(ctx context.Context, o Options, runDir string, jr *journal) (*Outco
 			out.Trains = append(out.Trains, ts)
 		}
 	}
-	if len(jr.Steps) > len(def.Steps) {
-		return nil, fmt.Errorf("experiment %s: resume %s: the run finished %d steps, the definition now has %d: start a new run",
-			name, runDir, len(jr.Steps), len(def.Steps))
-	}
 	if err := markResumed(); err != nil {
 		return nil, err
 	}
@@ -316,6 +316,7 @@ func runStepOf(ctx context.Context, o Options, s Step, args []string, outDir, ru
 	if outDir != "" {
 		if _, err := os.Stat(outDir); err == nil {
 			if s.Command == "train" {
+				// train.LastDir's state file, named here because package train links TensorFlow.
 				if _, err := os.Stat(filepath.Join(outDir, "last", "train_state.json")); err == nil {
 					// train keeps its own settings in last/; --epochs only restates the total.
 					resume := []string{"train", "--resume", outDir}

@@ -167,12 +167,13 @@ def copy_from_emotions_model(model, src_dir, classes):
         if src is None:
             skipped += 1
             continue
-        value = np.asarray(reader.get_tensor(src["key"]))
-        if var.path.startswith(OUTPUT_LAYER + "/") and src_classes and value.shape[-1] == len(src_classes) \
-                and list(value.shape[:-1]) == list(var.shape[:-1]):
+        shape = list(src["shape"])
+        if var.path.startswith(OUTPUT_LAYER + "/") and src_classes and shape[-1] == len(src_classes) \
+                and shape[:-1] == list(var.shape[:-1]):
             if not kept:
                 skipped += 1
                 continue
+            value = np.asarray(reader.get_tensor(src["key"]))
             fresh = np.array(var.numpy())
             for j, c in enumerate(classes):
                 if c in src_classes:
@@ -180,10 +181,10 @@ def copy_from_emotions_model(model, src_dir, classes):
             var.assign(fresh)
             copied += 1
             continue
-        if list(src["shape"]) != list(var.shape):
+        if shape != list(var.shape):  # read only what is copied: a mismatched backbone costs nothing
             skipped += 1
             continue
-        var.assign(value)
+        var.assign(np.asarray(reader.get_tensor(src["key"])))
         copied += 1
     if copied == 0:
         raise SystemExit(f"export: no variable of {src_dir} matches this model (different backbone?)")

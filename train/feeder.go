@@ -67,27 +67,24 @@ func PersonWeights(labels []int32, files []string) []float32 {
 		class  int32
 		person string
 	}
-	personOf := func(j int) string { // a dataset without file names is one person a class
-		if j < len(files) {
-			return preprocess.PersonOf(files[j])
-		}
-		return ""
-	}
+	keys := make([]key, len(labels))
 	photos := map[key]int{}
 	people := map[int32]int{}
 	perClass := map[int32]int{}
 	for j, c := range labels {
-		k := key{c, personOf(j)}
-		if photos[k] == 0 {
+		keys[j] = key{class: c} // a dataset without file names is one person a class
+		if j < len(files) {
+			keys[j].person = preprocess.PersonOf(files[j])
+		}
+		if photos[keys[j]] == 0 {
 			people[c]++
 		}
-		photos[k]++
+		photos[keys[j]]++
 		perClass[c]++
 	}
 	w := make([]float32, len(labels))
-	for j, c := range labels {
-		m := photos[key{c, personOf(j)}]
-		w[j] = float32(float64(perClass[c]) / float64(people[c]*m))
+	for j, k := range keys {
+		w[j] = float32(float64(perClass[k.class]) / float64(people[k.class]*photos[k]))
 	}
 	return w
 }

@@ -32,6 +32,7 @@ their one-hot labels.
         --add data/faces4/train --out /tmp/distill/pseudo
 """
 import argparse
+import functools
 import json
 import math
 import os
@@ -88,15 +89,21 @@ def parse_mapping(spec, classes=None):
     return groups
 
 
+@functools.lru_cache(maxsize=None)
+def load_teacher(cache):
+    """The teacher network, loaded once per process (probe scores three splits)."""
+    import keras
+    return keras.models.load_model(teacher_path(cache), compile=False)
+
+
 def teacher_probs(x, cache, batch=256):
     """7-way teacher probabilities for crops x float32 [n,S,S,3] in [0,1]."""
     import numpy as np
-    import keras
     import tensorflow as tf
     if x.max() > 1.5 or x.min() < -0.01:
         raise SystemExit("crops are not in [0,1]: make the npz with a --normalization rescale model "
                          "(or no --model)")
-    model = keras.models.load_model(teacher_path(cache), compile=False)
+    model = load_teacher(cache)
     size = model.input_shape[1:3]
     gray = (x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114)[..., None]
     out = []
