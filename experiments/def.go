@@ -31,6 +31,11 @@ type Def struct {
 	Data string `json:"data"`
 	// EvaluateOn is the split the headline test accuracy is measured on (default test).
 	EvaluateOn string `json:"evaluate_on,omitempty"`
+	// EvaluateData is where the row's train and valid figures come from when the steps
+	// re-split the data (a ${STEP} of a split step with "test"); default ${data}. Its
+	// EvaluateOn split must hold the same files as ${data}'s, which the runner checks, so the
+	// headline figure stays the one on ${data}.
+	EvaluateData string `json:"evaluate_data,omitempty"`
 	// Paths are further directories steps refer to as ${name}: a path relative to the repo
 	// root, overridable by the environment variable Env (for data outside the repository).
 	Paths map[string]PathRef `json:"paths,omitempty"`
@@ -97,6 +102,13 @@ func (s *Step) UnmarshalJSON(b []byte) error {
 	}
 	if s.Command == "" {
 		return fmt.Errorf("step without a command (want one of %s)", strings.Join(stepCommands, ", "))
+	}
+	if s.Command == "split" {
+		for k := range s.Flags {
+			if !slices.Contains([]string{"from", "valid-percent", "train", "test", "out"}, k) {
+				return fmt.Errorf("split: unknown key %q (want from, valid-percent, train, test, out)", k)
+			}
+		}
 	}
 	if s.Command == "python" {
 		if script, ok := s.Flags["script"].(string); !ok || script == "" {
@@ -182,6 +194,17 @@ func (d *Def) check() error {
 	}
 	if trains == 0 {
 		return fmt.Errorf("no train step: nothing to evaluate")
+	}
+	if d.EvaluateData != "" {
+		m := refRE.FindStringSubmatch(d.EvaluateData)
+		ok := m != nil && m[0] == d.EvaluateData
+		if ok {
+			i := slices.IndexFunc(d.Steps, func(s Step) bool { return s.Name == m[1] })
+			ok = i >= 0 && d.Steps[i].Command == "split" && d.Steps[i].Flags["test"] != nil
+		}
+		if !ok {
+			return fmt.Errorf("evaluate_data %q: want ${STEP} naming a split step with \"test\"", d.EvaluateData)
+		}
 	}
 	return nil
 }
@@ -276,13 +299,15 @@ func (s Step) args(vars map[string]string) ([]string, error) {
 // definition (references unexpanded, so rows do not depend on the machine) except the
 // input and output directories, which every step has.
 func (s Step) summary() string {
+	hidden := []string{"out", "data", "model", "train", "valid"}
+	if s.Command == "split" {
+		hidden = []string{"out"} // a split's train and test folders are what it does
+	}
 	keys := make([]string, 0, len(s.Flags))
 	for k := range s.Flags {
-		switch k {
-		case "out", "data", "model", "train", "valid":
-			continue
+		if !slices.Contains(hidden, k) {
+			keys = append(keys, k)
 		}
-		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	parts := []string{s.Command}

@@ -271,12 +271,27 @@ func execute(ctx context.Context, o Options, runDir string, jr *journal, resumin
 	out.Settings = strings.Join(settings, "; ")
 
 	// The best model (RUN/best) of the last train step, on every split.
+	evalData := vars["data"]
+	if def.EvaluateData != "" {
+		if evalData, err = expand(def.EvaluateData, vars); err != nil {
+			return nil, err
+		}
+		// The headline figure is only comparable with the other rows on ${data}'s own split.
+		diff, err := sameFiles(filepath.Join(vars["data"], def.EvaluateOn), filepath.Join(evalData, def.EvaluateOn))
+		if err != nil {
+			return nil, fmt.Errorf("experiment %s: evaluate_data: %w", name, err)
+		}
+		if diff != "" {
+			return nil, fmt.Errorf("experiment %s: evaluate_data %s: its %s split differs from ${data}'s: %s", name, def.EvaluateData, def.EvaluateOn, diff)
+		}
+		out.Data = fmt.Sprintf("%s re-split by %s", out.Data, def.EvaluateData)
+	}
 	splits := []struct {
 		name string
 		dst  *Split
 	}{{"train", &out.Train}, {"valid", &out.Valid}, {def.EvaluateOn, &out.Test}}
 	for _, sp := range splits {
-		args := []string{"evaluate", "--model", lastTrain, "--data", filepath.Join(vars["data"], sp.name), "--json"}
+		args := []string{"evaluate", "--model", lastTrain, "--data", filepath.Join(evalData, sp.name), "--json"}
 		if sp.dst == &out.Test {
 			args = append(args, "--confusion", filepath.Join(lastTrain, "confusion.png"))
 		}
@@ -384,15 +399,30 @@ func (d *Def) resolvePaths(root string) (map[string]string, error) {
 
 // runSplit reads the split step's flags (already checked by Step.args).
 func runSplit(s Step, vars map[string]string) error {
-	from, err := expand(fmt.Sprint(s.Flags["from"]), vars)
-	if err != nil {
-		return err
+	var sp splitSpec
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"from", &sp.From}, {"train", &sp.Train}, {"test", &sp.Test}} {
+		v, ok := s.Flags[f.key]
+		if !ok {
+			continue
+		}
+		e, err := expand(fmt.Sprint(v), vars)
+		if err != nil {
+			return err
+		}
+		*f.dst = e
+	}
+	if sp.From == "" {
+		return fmt.Errorf("split: \"from\" (a folder of class folders) is required")
 	}
 	pct, err := strconv.Atoi(fmt.Sprint(s.Flags["valid-percent"]))
 	if err != nil {
 		return fmt.Errorf("split: valid-percent: %w", err)
 	}
-	return split(from, vars[s.Name], pct)
+	sp.ValidPercent = pct
+	return split(sp, vars[s.Name])
 }
 
 func withFlag(flags map[string]any, k string, v any) map[string]any {
