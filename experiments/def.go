@@ -109,6 +109,10 @@ func (s *Step) UnmarshalJSON(b []byte) error {
 				return fmt.Errorf("split: unknown key %q (want from, valid-percent, train, test, out)", k)
 			}
 		}
+		// Checked here, not when the step runs: it may come after hours of other steps.
+		if s.Flags["from"] == nil || s.Flags["valid-percent"] == nil {
+			return fmt.Errorf("split: \"from\" and \"valid-percent\" are required")
+		}
 	}
 	if s.Command == "python" {
 		if script, ok := s.Flags["script"].(string); !ok || script == "" {

@@ -414,9 +414,6 @@ func runSplit(s Step, vars map[string]string) error {
 		}
 		*f.dst = e
 	}
-	if sp.From == "" {
-		return fmt.Errorf("split: \"from\" (a folder of class folders) is required")
-	}
 	pct, err := strconv.Atoi(fmt.Sprint(s.Flags["valid-percent"]))
 	if err != nil {
 		return fmt.Errorf("split: valid-percent: %w", err)

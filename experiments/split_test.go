@@ -130,6 +130,10 @@ func TestEvaluateDataChecked(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"split": {"from": "x", "valid-percent": 5, "tset": "y"}}`), &s); err == nil || !strings.Contains(err.Error(), "tset") {
 		t.Errorf("a split with a misspelt key: %v", err)
 	}
+	var s2 Step
+	if err := json.Unmarshal([]byte(`{"split": {"valid-percent": 5}}`), &s2); err == nil || !strings.Contains(err.Error(), "from") {
+		t.Errorf("a split without from: %v", err)
+	}
 }
 
 // TestRunResplit: a definition that moves half of valid's people into training evaluates its
