@@ -68,6 +68,9 @@ type Step struct {
 // are positional words before the flags, split on spaces.
 var stepCommands = []string{"new-model", "train", "evaluate", "preprocess", "split", "python"}
 
+// splitKeys are the keys a split step accepts (see splitSpec).
+var splitKeys = []string{"from", "valid-percent", "train", "test", "out"}
+
 // UnmarshalJSON reads {"name": ..., "<command>": {flags}}.
 func (s *Step) UnmarshalJSON(b []byte) error {
 	var raw map[string]json.RawMessage
@@ -105,8 +108,8 @@ func (s *Step) UnmarshalJSON(b []byte) error {
 	}
 	if s.Command == "split" {
 		for k := range s.Flags {
-			if !slices.Contains([]string{"from", "valid-percent", "train", "test", "out"}, k) {
-				return fmt.Errorf("split: unknown key %q (want from, valid-percent, train, test, out)", k)
+			if !slices.Contains(splitKeys, k) {
+				return fmt.Errorf("split: unknown key %q (want %s)", k, strings.Join(splitKeys, ", "))
 			}
 		}
 		// Checked here, not when the step runs: it may come after hours of other steps.

@@ -397,7 +397,7 @@ func (d *Def) resolvePaths(root string) (map[string]string, error) {
 	return vars, nil
 }
 
-// runSplit reads the split step's flags (already checked by Step.args).
+// runSplit reads the split step's flags (their keys were checked when the definition loaded).
 func runSplit(s Step, vars map[string]string) error {
 	var sp splitSpec
 	for _, f := range []struct {

@@ -57,11 +57,7 @@ func split(sp splitSpec, out string) error {
 					filepath.Join(sp.From, class, name), person, other)
 			}
 		}
-		dir := filepath.Join(out, part, class)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("split: %w", err)
-		}
-		if err := linkOrCopy(filepath.Join(sp.From, class, name), filepath.Join(dir, name)); err != nil {
+		if err := linkFile(sp.From, filepath.Join(out, part), class, name); err != nil {
 			return err
 		}
 		counts[part]++
@@ -112,10 +108,7 @@ func walkClassFolders(dir string, fn func(class, name string) error) error {
 func linkClassFolders(src, dst string, seen func(class, name string)) (int, error) {
 	n := 0
 	err := walkClassFolders(src, func(class, name string) error {
-		if err := os.MkdirAll(filepath.Join(dst, class), 0o755); err != nil {
-			return fmt.Errorf("split: %w", err)
-		}
-		if err := linkOrCopy(filepath.Join(src, class, name), filepath.Join(dst, class, name)); err != nil {
+		if err := linkFile(src, dst, class, name); err != nil {
 			return err
 		}
 		if seen != nil {
@@ -128,6 +121,14 @@ func linkClassFolders(src, dst string, seen func(class, name string)) (int, erro
 		err = fmt.Errorf("split: %s has no class folders with files", src)
 	}
 	return n, err
+}
+
+// linkFile links src/class/name to dst/class/name, creating the class folder.
+func linkFile(src, dst, class, name string) error {
+	if err := os.MkdirAll(filepath.Join(dst, class), 0o755); err != nil {
+		return fmt.Errorf("split: %w", err)
+	}
+	return linkOrCopy(filepath.Join(src, class, name), filepath.Join(dst, class, name))
 }
 
 // sameFiles reports the first file (class/name) that is in one of a and b but not the
