@@ -149,6 +149,9 @@ func (r *Run) Execute(ctx context.Context, resume *State) (*Summary, error) {
 			}
 		}
 	}
+	if resume != nil && r.Settings != nil {
+		st.Settings = r.Settings // where the data is now: a resumed run may have found it moved
+	}
 	cbs, ckpt, early, err := buildCallbacks(r.Config, paths, resume != nil, r.Log)
 	if err != nil {
 		return nil, err

@@ -358,3 +358,62 @@ func TestKill9LeavesLoadableModels(t *testing.T) {
 		}
 	}
 }
+
+// A run moved together with its data resumes (its folders are also recorded relative to the
+// run); data moved on its own is named with the way out (--data), and --data with --resume
+// finds it; other data (another image count) is refused.
+func TestTrainResumeMovedRun(t *testing.T) {
+	model := testutil.TinyModel(t)
+	classes := []string{"angry", "happy", "normal", "sad"}
+	work := filepath.Join(t.TempDir(), "work")
+	os.MkdirAll(work, 0o755)
+	if err := os.Rename(makeFaces(t, classes, 3), filepath.Join(work, "data")); err != nil {
+		t.Fatal(err)
+	}
+	train := func(args ...string) (string, int) {
+		_, stderr, code := emotions(t, append([]string{"train", "--batch-size", "4", "--cache", ""}, args...)...)
+		return stderr, code
+	}
+	if stderr, code := train("--data", filepath.Join(work, "data"), "--model", model,
+		"--out", filepath.Join(work, "run"), "--epochs", "1"); code != 0 {
+		t.Fatalf("train exited %d:\n%s", code, stderr)
+	}
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(work, moved); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(moved, "run")
+	if stderr, code := train("--resume", run, "--epochs", "2"); code != 0 {
+		t.Fatalf("resume of a run moved with its data exited %d:\n%s", code, stderr)
+	}
+	state, err := os.ReadFile(filepath.Join(run, "last", "train_state.json"))
+	if err != nil || !strings.Contains(string(state), filepath.Join(moved, "data", "train")) {
+		t.Errorf("the resumed state does not record where the data is now (%v):\n%s", err, state)
+	}
+
+	data := filepath.Join(t.TempDir(), "elsewhere")
+	if err := os.Rename(filepath.Join(moved, "data"), data); err != nil {
+		t.Fatal(err)
+	}
+	stderr, code := train("--resume", run, "--epochs", "3")
+	if code == 0 || !strings.Contains(stderr, filepath.Join(moved, "data", "train")) || !strings.Contains(stderr, "--data") {
+		t.Fatalf("resume without its data: exit %d, want the missing folder and --data named:\n%s", code, stderr)
+	}
+	if stderr, code := train("--resume", run, "--epochs", "3", "--data", data); code != 0 {
+		t.Fatalf("resume --data exited %d:\n%s", code, stderr)
+	}
+	os.Remove(filepath.Join(data, "train", "happy", firstFile(t, filepath.Join(data, "train", "happy"))))
+	stderr, code = train("--resume", run, "--epochs", "4", "--data", data)
+	if code == 0 || !strings.Contains(stderr, "not the same data") {
+		t.Fatalf("resume on other data: exit %d, want it refused:\n%s", code, stderr)
+	}
+}
+
+func firstFile(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("read %s: %v", dir, err)
+	}
+	return entries[0].Name()
+}

@@ -106,15 +106,25 @@ func runTrain(c *cli.Context) error {
 	if c.Bool("json") {
 		logOut = os.Stderr
 	}
+	if err := checkResumedData(resume, "train", spec.train, len(trainSet.Labels)); err != nil {
+		return err
+	}
+	if err := checkResumedData(resume, "valid", spec.valid, len(validSet.Labels)); err != nil {
+		return err
+	}
+	settings := recordedDataPaths(spec.out, map[string]string{"train": spec.train, "valid": spec.valid})
+	settings["model"], settings["train_images"], settings["valid_images"] = spec.model, len(trainSet.Labels), len(validSet.Labels)
+	if resume != nil {
+		settings["model"] = resume.Settings["model"] // the model the run started from, not its last/
+	}
 	targets, err := softTargetRows(soft, spec.train, trainSet)
 	if err != nil {
 		return err
 	}
 	run := &train.Run{
 		Model: model, Train: trainSet, Valid: validSet, Targets: targets, Config: spec.cfg, Out: spec.out,
-		Settings: map[string]any{"train": spec.train, "valid": spec.valid, "model": spec.model,
-			"train_images": len(trainSet.Labels), "valid_images": len(validSet.Labels)},
-		Log: logOut, Progress: terminalOrNil(os.Stderr),
+		Settings: settings,
+		Log:      logOut, Progress: terminalOrNil(os.Stderr),
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -154,28 +164,28 @@ func trainSpec(c *cli.Context) (trainPaths, *train.State, error) {
 			return trainPaths{}, nil, err
 		}
 		p := trainPaths{out: dir, model: train.LastDir(dir), cfg: st.Config}
-		p.train, _ = st.Settings["train"].(string)
-		p.valid, _ = st.Settings["valid"].(string)
+		given := givenDataPaths(c)
+		for _, d := range []struct {
+			key string
+			to  *string
+		}{{"train", &p.train}, {"valid", &p.valid}} {
+			if *d.to, err = resumeDataPath(dir, d.key, given[d.key], st.Settings); err != nil {
+				return p, nil, err
+			}
+		}
 		if c.IsSet("epochs") {
 			p.cfg.Epochs = c.Int("epochs")
 			st.Config.Epochs = p.cfg.Epochs
 		}
 		return p, st, nil
 	}
-	p := trainPaths{model: c.String("model"), out: c.String("out"), train: c.String("train"), valid: c.String("valid")}
+	given := givenDataPaths(c)
+	p := trainPaths{model: c.String("model"), out: c.String("out"), train: given["train"], valid: given["valid"]}
 	if p.model == "" {
 		return p, nil, usageError("train needs --model (a directory from `emotions new-model`)")
 	}
 	if p.out == "" {
 		return p, nil, usageError("train needs --out RUN_DIR")
-	}
-	if data := c.String("data"); data != "" {
-		if p.train == "" {
-			p.train = filepath.Join(data, "train")
-		}
-		if p.valid == "" {
-			p.valid = filepath.Join(data, "valid")
-		}
 	}
 	if p.train == "" || p.valid == "" {
 		return p, nil, usageError("train needs --data DIR (with train/ and valid/) or --train and --valid")
@@ -206,6 +216,88 @@ func trainSpec(c *cli.Context) (trainPaths, *train.State, error) {
 	}
 	p.cfg = cfg
 	return p, nil, nil
+}
+
+// givenDataPaths are the training and validation folders the flags name: --train and --valid,
+// else DATA/train and DATA/valid ("" when neither is given).
+func givenDataPaths(c *cli.Context) map[string]string {
+	paths := map[string]string{"train": c.String("train"), "valid": c.String("valid")}
+	if data := c.String("data"); data != "" {
+		for key, p := range paths {
+			if p == "" {
+				paths[key] = filepath.Join(data, key)
+			}
+		}
+	}
+	return paths
+}
+
+// recordedDataPaths are what a run records of its data folders for --resume: each as an
+// absolute path and relative to the run directory, so a run directory moved together with its
+// data (an experiment's directory, a copied workspace) still finds it.
+func recordedDataPaths(run string, paths map[string]string) map[string]any {
+	rec := map[string]any{}
+	absRun, errRun := filepath.Abs(run)
+	for key, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			abs = p
+		}
+		rec[key] = abs
+		if errRun == nil && err == nil {
+			if rel, err := filepath.Rel(absRun, abs); err == nil {
+				rec[key+"_from_run"] = rel
+			}
+		}
+	}
+	return rec
+}
+
+// resumeDataPath is where an interrupted run's training or validation folder is now: the one
+// given with --resume (the data moved on its own), else the recorded absolute path, else the
+// recorded path relative to the run directory (both moved together).
+func resumeDataPath(run, key, given string, settings map[string]any) (string, error) {
+	isDir := func(p string) bool { st, err := os.Stat(p); return err == nil && st.IsDir() }
+	if given != "" {
+		if !isDir(given) {
+			return "", usageError("%s folder %s does not exist", key, given)
+		}
+		return given, nil
+	}
+	recorded, _ := settings[key].(string)
+	if recorded != "" && isDir(recorded) {
+		return recorded, nil
+	}
+	if rel, _ := settings[key+"_from_run"].(string); rel != "" {
+		if p := filepath.Join(run, rel); isDir(p) {
+			return p, nil
+		}
+	}
+	if recorded == "" {
+		return "", usageError("resume %s: the run does not record its %s folder: give --data (or --train and --valid)", run, key)
+	}
+	return "", usageError("resume %s: its %s folder %s is gone (moved?): give --data (or --train and --valid) where it is now", run, key, recorded)
+}
+
+// checkResumedData refuses a resumed run whose data no longer has the image count it was
+// trained on: continuing on other data would make its history and callbacks meaningless.
+func checkResumedData(st *train.State, key, dir string, n int) error {
+	if st == nil {
+		return nil
+	}
+	var recorded float64 // JSON numbers
+	switch v := st.Settings[key+"_images"].(type) {
+	case float64:
+		recorded = v
+	case int:
+		recorded = float64(v)
+	default:
+		return nil
+	}
+	if int(recorded) != n {
+		return fmt.Errorf("resume: %s folder %s has %d usable images, the run was trained with %d: not the same data", key, dir, n, int(recorded))
+	}
+	return nil
 }
 
 // softTargetRows matches soft targets (nil: none) to the training set's files.
