@@ -74,15 +74,17 @@ def teacher_path(cache):
     return out
 
 
-def parse_mapping(spec, classes=None):
+def parse_mapping(spec, classes=None, vocabulary=None):
+    """Our class -> indices of the teacher's outputs (vocabulary: its classes, FER2013's names)."""
+    vocabulary = vocabulary or FER_CLASSES
     groups = {}
     for part in spec.split(","):
         name, _, members = part.partition("=")
         idx = []
         for m in members.split("+"):
-            if m not in FER_CLASSES:
-                raise SystemExit("mapping %r: %r is not a FER2013 class (%s)" % (spec, m, ",".join(FER_CLASSES)))
-            idx.append(FER_CLASSES.index(m))
+            if m not in vocabulary:
+                raise SystemExit("mapping %r: %r is not one of the teacher's classes (%s)" % (spec, m, ",".join(vocabulary)))
+            idx.append(vocabulary.index(m))
         groups[name.strip()] = idx
     if classes is not None and set(groups) != set(classes):
         raise SystemExit("mapping %r names %s, the classes are %s" % (spec, sorted(groups), classes))
@@ -131,7 +133,11 @@ def reduce(p7, groups, classes):
 
 FACEX_VERSION = "1.1.0"
 FACEX_MEMBER = "facex/assets/model_optimized.tflite"
+# Each teacher's outputs in its own order, named as FER2013's classes so one --mapping fits all
+# (facex: anger, disgust, fear, happy, neutral, sadness, surprised; face-api: neutral, happy, sad,
+# angry, fearful, disgusted, surprised).
 FACEX_CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+FACEAPI_CLASSES = ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"]
 TEACHERS = ("fer", "faceapi", "facex")
 
 
@@ -198,6 +204,18 @@ def outputs_of(teacher, x, cache):
     if teacher == "facex":
         return facex_probs(x, cache)
     raise SystemExit("unknown teacher %r (known: %s)" % (teacher, ",".join(TEACHERS)))
+
+
+def classes_of_teacher(teacher):
+    return {"fer": FER_CLASSES, "faceapi": FACEAPI_CLASSES, "facex": FACEX_CLASSES}[teacher]
+
+
+def single_teacher(spec):
+    teachers = teachers_of(spec)
+    if len(teachers) != 1:
+        raise SystemExit("--teachers %s: several teachers are combined by a probe (`probe`, or `label --fit`); "
+                         "this command reads one" % spec)
+    return teachers[0]
 
 
 def teachers_of(spec):
@@ -306,12 +324,13 @@ def cmd_score(a):
     d = np.load(a.npz)
     classes = a.classes.split(",")
     y = labels_of(d, classes)
-    p7 = teacher_probs(d["x"], a.cache)
+    teacher = single_teacher(a.teachers)
+    p7 = outputs_of(teacher, d["x"], a.cache)
     mappings = {"given": a.mapping} if a.mapping else MAPPINGS
-    report = {"npz": a.npz, "n": int(len(y)), "classes": classes, "teacher": "fer==%s %s" % (FER_VERSION, FER_MEMBER),
+    report = {"npz": a.npz, "n": int(len(y)), "classes": classes, "teacher": describe([teacher])[0],
               "mappings": {}}
     for name, spec in mappings.items():
-        p = reduce(p7, parse_mapping(spec, classes), classes)
+        p = reduce(p7, parse_mapping(spec, classes, classes_of_teacher(teacher)), classes)
         pred = p.argmax(1)
         k = int((pred == y).sum())
         conf = np.zeros((len(classes), len(classes)), int)
@@ -328,7 +347,7 @@ def cmd_score(a):
                                     "threshold": thr}
     # the raw 7-way argmax per true class: where does the teacher put each of our classes?
     arg7 = p7.argmax(1)
-    report["raw7_by_class"] = {c: {f: int(((y == i) & (arg7 == j)).sum()) for j, f in enumerate(FER_CLASSES)}
+    report["raw7_by_class"] = {c: {f: int(((y == i) & (arg7 == j)).sum()) for j, f in enumerate(classes_of_teacher(teacher))}
                                for i, c in enumerate(classes)}
     print(json.dumps(report, indent=1 if a.pretty else None))
 
@@ -345,10 +364,11 @@ def cmd_label(a):
         p = probe.probs(d["x"])
         teacher = probe.report()
     else:
-        if teachers != ["fer"]:
-            raise SystemExit("--teachers %s: several or other teachers are combined by a probe: "
+        if len(teachers) != 1:
+            raise SystemExit("--teachers %s: several teachers are combined by a probe: "
                              "give --fit TRAIN.npz --fit-valid VALID.npz" % a.teachers)
-        p = reduce(teacher_probs(d["x"], a.cache), parse_mapping(a.mapping, classes), classes)
+        p = reduce(outputs_of(teachers[0], d["x"], a.cache),
+                   parse_mapping(a.mapping, classes, classes_of_teacher(teachers[0])), classes)
         teacher = describe(teachers)[0]
     top = p.max(1)  # the teacher's confidence decides what --threshold keeps
     if a.temperature != 1.0:  # softer (T > 1) or sharper targets, as p^(1/T) renormalised
