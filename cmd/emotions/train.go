@@ -285,13 +285,8 @@ func checkResumedData(st *train.State, key, dir string, n int) error {
 	if st == nil {
 		return nil
 	}
-	var recorded float64 // JSON numbers
-	switch v := st.Settings[key+"_images"].(type) {
-	case float64:
-		recorded = v
-	case int:
-		recorded = float64(v)
-	default:
+	recorded, ok := st.Settings[key+"_images"].(float64) // read back from JSON
+	if !ok {
 		return nil
 	}
 	if int(recorded) != n {
