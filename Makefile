@@ -37,6 +37,8 @@ build: setup
 
 test: build
 	go vet ./...
+	@# The pure-Go packages also build for macOS and the BSDs (atomicfs' rename fallback).
+	for os in darwin freebsd; do GOOS=$$os CGO_ENABLED=0 go vet ./internal/... || exit 1; done
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$unformatted" ] || { echo "gofmt: $$unformatted"; exit 1; }
 	go test -count=1 -timeout 40m ./...
 

@@ -1,6 +1,6 @@
 module github.com/emotions-dev/emotions
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/dsoprea/go-exif/v3 v3.0.1

@@ -1,6 +1,14 @@
 // Package atomicfs writes files and whole directories so that a reader (or a run killed with
 // kill -9 at any moment) sees either the old content or the new, never half of it: write to a
 // temporary name in the same directory, fsync, then rename over the target.
+//
+// Replacing a whole directory needs an atomic exchange of two names: renameat2
+// RENAME_EXCHANGE on Linux, renamex_np RENAME_SWAP on macOS. Where neither exists (other
+// unixes, or a filesystem that refuses the exchange) Replace moves the old directory aside
+// and then renames the new one in: the directory is then missing for an instant between the
+// two renames, and a process killed in that instant leaves the complete old copy under
+// DST.tmp-*.old and the complete new one under its temporary name, but no DST. Files
+// (WriteFile) are always replaced atomically: rename(2) over a file is atomic everywhere.
 package atomicfs
 
 import (
@@ -10,8 +18,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // WriteFile writes data to path atomically.
@@ -71,8 +78,9 @@ func TempDir(dst string) (string, error) {
 }
 
 // WriteDir fills a temporary directory with fill, fsyncs everything in it, and puts it in
-// place of dst. An existing dst is swapped out in one step (renameat2 RENAME_EXCHANGE), so
-// dst is a complete directory at every moment; the old content is then removed.
+// place of dst. An existing dst is swapped out in one step where the system can exchange two
+// names (see the package comment), so dst is a complete directory at every moment; the old
+// content is then removed.
 func WriteDir(dst string, fill func(tmp string) error) error {
 	tmp, err := TempDir(dst)
 	if err != nil {
@@ -89,6 +97,9 @@ func WriteDir(dst string, fill func(tmp string) error) error {
 	return Replace(tmp, dst)
 }
 
+// exchangeNames is exchange, replaceable by tests to exercise the fallback on Linux.
+var exchangeNames = exchange
+
 // Replace moves the directory src to dst, atomically replacing any existing dst.
 func Replace(src, dst string) error {
 	_, err := os.Lstat(dst)
@@ -100,9 +111,9 @@ func Replace(src, dst string) error {
 	case err != nil:
 		return fmt.Errorf("stat %s: %w", dst, err)
 	default:
-		if err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_EXCHANGE); err != nil {
-			// Filesystems without RENAME_EXCHANGE: move the old one aside first. dst is
-			// missing for an instant; the old copy stays at src's name until then.
+		if err := exchangeNames(src, dst); err != nil {
+			// No atomic exchange here: move the old one aside first. dst is missing for
+			// an instant; the old copy stays at src's name + ".old" until then.
 			old := src + ".old"
 			if err := os.Rename(dst, old); err != nil {
 				return fmt.Errorf("replace %s: %w", dst, err)
@@ -132,7 +143,7 @@ func SyncTree(root string) error {
 			return err
 		}
 		defer f.Close()
-		if err := f.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
+		if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 			return fmt.Errorf("fsync %s: %w", p, err)
 		}
 		return nil
@@ -189,7 +200,7 @@ func syncDir(dir string) error {
 		return err
 	}
 	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
+	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil

@@ -62,3 +62,27 @@ func TestWriteFileAndLinkTree(t *testing.T) {
 		t.Fatal("writing into a missing directory succeeded")
 	}
 }
+
+// TestReplaceFallbackWithoutExchange runs the path taken on systems (or filesystems) with no
+// atomic exchange: the old directory is moved aside, the new one renamed in, the old removed.
+func TestReplaceFallbackWithoutExchange(t *testing.T) {
+	saved := exchangeNames
+	exchangeNames = func(string, string) error { return errors.New("no exchange here") }
+	defer func() { exchangeNames = saved }()
+	root := t.TempDir()
+	dst := filepath.Join(root, "last")
+	for _, content := range []string{"old", "new"} {
+		err := WriteDir(dst, func(tmp string) error {
+			return os.WriteFile(filepath.Join(tmp, "v"), []byte(content), 0o644)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "v")); string(b) != "new" {
+		t.Fatalf("dst holds %q, want new", b)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 1 {
+		t.Fatalf("the fallback left behind: %v", entries)
+	}
+}
