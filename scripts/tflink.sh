@@ -6,7 +6,7 @@
 # without LD_LIBRARY_PATH). Usage: tflink.sh PYTHON LINKDIR
 set -euo pipefail
 py=$1; linkdir=$2
-tf=$("$py" -c 'import os, tensorflow as tf; print(os.path.dirname(tf.__file__))' 2>/dev/null) \
+tf=$("$py" -c 'import os, tensorflow as tf; print(os.path.dirname(os.path.realpath(tf.__file__)))' 2>/dev/null) \
   || { echo "tflink: tensorflow is not importable by $py (run make setup)" >&2; exit 1; }
 for f in libtensorflow_cc.so.2 libtensorflow_framework.so.2 include/tensorflow/c/c_api.h; do
   [ -e "$tf/$f" ] || { echo "tflink: $tf/$f is missing: not the tensorflow-cpu 2.18 wheel?" >&2; exit 1; }
