@@ -1,10 +1,11 @@
-package train
+package classify
 
 import (
+	"context"
+	"fmt"
 	"math"
 
 	"github.com/emotions-dev/emotions/preprocess"
-	"github.com/emotions-dev/emotions/tfgraph"
 )
 
 // Report is `emotions evaluate --json` (a contract other tools rely on: keep the keys).
@@ -35,26 +36,41 @@ type RejectedFile struct {
 	Error string `json:"error"`
 }
 
-// Evaluate predicts every image of d (normalised as the model expects, no augmentation) in
-// batches and scores the predictions.
-func Evaluate(m *tfgraph.Model, d *preprocess.Dataset, batchSize int) (*Report, error) {
-	k := len(m.Meta.Classes)
-	n := len(d.Labels)
-	probs, err := PredictDataset(m, d, batchSize)
+// Evaluate predicts every image of d (as the model expects it, no augmentation) and scores
+// the predictions against d's labels: the report `emotions evaluate` prints.
+func (c *Classifier) Evaluate(ctx context.Context, d *preprocess.Dataset) (*Report, error) {
+	if d.Height != c.Input.Height || d.Width != c.Input.Width {
+		return nil, fmt.Errorf("evaluate: the data holds %dx%d crops, the model takes %dx%d images", d.Width, d.Height, c.Input.Width, c.Input.Height)
+	}
+	if len(d.Classes) != len(c.Classes) {
+		return nil, fmt.Errorf("evaluate: the data has %d classes, the model %d", len(d.Classes), len(c.Classes))
+	}
+	probs, err := c.predictCrops(ctx, d.Crops)
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{N: n, Classes: m.Meta.Classes, PerClass: map[string]ClassMetrics{}, Rejected: []RejectedFile{},
-		FacesFound: d.FacesFound, Fallbacks: d.Fallbacks}
+	return Score(probs, d.Labels, c.Classes, d), nil
+}
+
+// Score builds the report of predicted probabilities (one row per example) against the true
+// labels; d, if not nil, supplies the preprocessing counts and rejected files.
+func Score(probs [][]float32, labels []int32, classes []string, d *preprocess.Dataset) *Report {
+	k, n := len(classes), len(labels)
+	r := &Report{N: n, Classes: classes, PerClass: map[string]ClassMetrics{}, Rejected: []RejectedFile{}}
+	if d != nil {
+		r.FacesFound, r.Fallbacks = d.FacesFound, d.Fallbacks
+		for _, rej := range d.Rejected {
+			r.Rejected = append(r.Rejected, RejectedFile{File: rej.File, Error: rej.Err.Error()})
+		}
+	}
 	r.Confusion = make([][]int, k)
 	for i := range r.Confusion {
 		r.Confusion[i] = make([]int, k)
 	}
 	lossSum := 0.0
-	for i, y := range d.Labels {
-		row := probs[i*k : (i+1)*k]
-		r.Confusion[y][argmax(row)]++
-		lossSum += crossEntropy(row, int(y))
+	for i, y := range labels {
+		r.Confusion[y][argmax(probs[i])]++
+		lossSum += crossEntropy(probs[i], int(y))
 	}
 	correct := 0
 	for c := 0; c < k; c++ {
@@ -65,7 +81,7 @@ func Evaluate(m *tfgraph.Model, d *preprocess.Dataset, batchSize int) (*Report, 
 		r.Loss = lossSum / float64(n)
 	}
 	r.AccuracyCI95 = Wilson(correct, n)
-	for c, name := range m.Meta.Classes {
+	for c, name := range classes {
 		tp, predicted, actual := r.Confusion[c][c], 0, 0
 		for j := 0; j < k; j++ {
 			predicted += r.Confusion[j][c]
@@ -77,31 +93,7 @@ func Evaluate(m *tfgraph.Model, d *preprocess.Dataset, batchSize int) (*Report, 
 		}
 		r.PerClass[name] = cm
 	}
-	for _, rej := range d.Rejected {
-		r.Rejected = append(r.Rejected, RejectedFile{File: rej.File, Error: rej.Err.Error()})
-	}
-	return r, nil
-}
-
-// PredictDataset returns len(d.Labels)*C probabilities from the serve signature.
-func PredictDataset(m *tfgraph.Model, d *preprocess.Dataset, batchSize int) ([]float32, error) {
-	k, n, px := len(m.Meta.Classes), len(d.Labels), d.Size*d.Size*3
-	out := make([]float32, 0, n*k)
-	x := make([]float32, batchSize*px)
-	idx := make([]int, 0, batchSize)
-	for at := 0; at < n; at += batchSize {
-		idx = idx[:0]
-		for i := at; i < min(at+batchSize, n); i++ {
-			idx = append(idx, i)
-		}
-		d.Batch(idx, m.Meta.Normalization, nil, nil, x[:len(idx)*px])
-		p, err := m.Predict(x[:len(idx)*px], len(idx))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p...)
-	}
-	return out, nil
+	return r
 }
 
 // crossEntropy is Keras' categorical_crossentropy of one probability row against a one-hot

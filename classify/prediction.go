@@ -1,4 +1,4 @@
-package tfserving
+package classify
 
 import "github.com/emotions-dev/emotions/preprocess"
 
@@ -22,7 +22,7 @@ type Face struct {
 }
 
 // NewPrediction combines a preprocessing result with the model's probabilities for it (nil
-// when the image was rejected, or err says why the model gave none).
+// when the image was rejected).
 func NewPrediction(file string, res preprocess.Result, probs []float32, classes []string) Prediction {
 	p := Prediction{File: file}
 	if res.Face != nil {

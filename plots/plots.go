@@ -1,9 +1,14 @@
-package train
+// Package plots draws a run's training curves and an evaluation's confusion matrix as PNG
+// files (gonum/plot). It is kept out of the training and model packages so that programs
+// importing those do not pull in a plotting library; the CLI adds History to its runs.
+package plots
 
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math"
+	"path/filepath"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
@@ -11,12 +16,14 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/emotions-dev/emotions/classify"
 	"github.com/emotions-dev/emotions/internal/atomicfs"
+	"github.com/emotions-dev/emotions/train"
 )
 
 // PlotHistory draws metric (and val_metric) per epoch, like the seed's "Train history"
 // figures, into a PNG written atomically.
-func PlotHistory(path string, history []EpochRecord, metric, title string) error {
+func PlotHistory(path string, history []train.EpochRecord, metric, title string) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "epoch"
@@ -55,7 +62,7 @@ func (g confusionGrid) Z(c, r int) float64 { return float64(g.m[len(g.m)-1-r][c]
 
 // PlotConfusion draws the report's confusion matrix (rows: true class, columns: predicted)
 // with the counts written in the cells.
-func PlotConfusion(path string, r *Report) error {
+func PlotConfusion(path string, r *classify.Report) error {
 	k := len(r.Classes)
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Confusion matrix (accuracy %.3f, n=%d)", r.Accuracy, r.N)
@@ -100,4 +107,31 @@ func savePNG(p *plot.Plot, path string, w, h vg.Length) error {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	return atomicfs.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// Files of a run directory that History writes.
+const (
+	LossFile     = "loss.png"
+	AccuracyFile = "accuracy.png"
+)
+
+// History is a training callback redrawing dir/loss.png and dir/accuracy.png after every
+// epoch, from the epochs before the run (a resumed run's history, or nil) and those it sees.
+func History(dir string, before []train.EpochRecord) train.Callback {
+	return &historyPlots{dir: dir, history: append([]train.EpochRecord(nil), before...)}
+}
+
+type historyPlots struct {
+	dir     string
+	history []train.EpochRecord
+}
+
+func (h *historyPlots) Name() string { return "HistoryPlots" }
+
+func (h *historyPlots) OnEpochEnd(epoch int, logs train.EpochLogs, _ train.Model) error {
+	h.history = append(h.history, train.EpochRecord{Epoch: epoch + 1, Logs: maps.Clone(logs)})
+	if err := PlotHistory(filepath.Join(h.dir, LossFile), h.history, "loss", "Train history: loss"); err != nil {
+		return err
+	}
+	return PlotHistory(filepath.Join(h.dir, AccuracyFile), h.history, "accuracy", "Train history: accuracy")
 }

@@ -25,26 +25,26 @@ func DefaultAugment() Augment {
 	return Augment{FlipProb: 0.5, MaxRotateDeg: 10, MaxShift: 0.08, MaxZoom: 0.1, Brightness: 0.15, Contrast: 0.2}
 }
 
-// Augmenter applies an Augment to Size x Size RGB crops. It holds no mutable state: it
+// Augmenter applies an Augment to Width x Height RGB crops. It holds no mutable state: it
 // is safe for concurrent use, and all randomness comes from the rng passed to Apply.
 type Augmenter struct {
 	a    Augment
-	size int
+	w, h int
 }
 
-// NewAugmenter returns an augmenter for crops of the given side.
-func NewAugmenter(a Augment, size int) *Augmenter {
-	return &Augmenter{a: a, size: size}
+// NewAugmenter returns an augmenter for crops of width w and height h.
+func NewAugmenter(a Augment, w, h int) *Augmenter {
+	return &Augmenter{a: a, w: w, h: h}
 }
 
-// Apply writes a randomly changed copy of crop to out (both size*size*3). It always draws
-// the same number of values from rng, so the same rng state gives the same output.
+// Apply writes a randomly changed copy of crop to out (both w*h*3). It always draws the same
+// number of values from rng, so the same rng state gives the same output.
 func (g *Augmenter) Apply(rng *rand.Rand, crop []uint8, out []uint8) {
-	a, s := g.a, g.size
+	a, w, h := g.a, g.w, g.h
 	sym := func(m float64) float64 { return (2*rng.Float64() - 1) * m }
 	flip := rng.Float64() < a.FlipProb
 	angle := sym(a.MaxRotateDeg) * math.Pi / 180
-	tx, ty := sym(a.MaxShift)*float64(s), sym(a.MaxShift)*float64(s)
+	tx, ty := sym(a.MaxShift)*float64(w), sym(a.MaxShift)*float64(h)
 	zoom := 1 + sym(a.MaxZoom)
 	bright := sym(a.Brightness) * 255
 	contrast := 1 + sym(a.Contrast)
@@ -58,24 +58,24 @@ func (g *Augmenter) Apply(rng *rand.Rand, crop []uint8, out []uint8) {
 	// Inverse mapping: for each output pixel, where it comes from in the crop (rotation
 	// and zoom about the centre, then shift), sampled bilinearly with the edges
 	// replicated so no black corners appear.
-	c := float64(s-1) / 2
+	cx, cy := float64(w-1)/2, float64(h-1)/2
 	cos, sin := math.Cos(angle)/zoom, math.Sin(angle)/zoom
-	for y := 0; y < s; y++ {
-		for x := 0; x < s; x++ {
-			u, v := float64(x)-c-tx, float64(y)-c-ty
-			sx := cos*u + sin*v + c
-			sy := -sin*u + cos*v + c
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			u, v := float64(x)-cx-tx, float64(y)-cy-ty
+			sx := cos*u + sin*v + cx
+			sy := -sin*u + cos*v + cy
 			if flip {
-				sx = float64(s-1) - sx
+				sx = float64(w-1) - sx
 			}
-			sx = min(max(sx, 0), float64(s-1))
-			sy = min(max(sy, 0), float64(s-1))
+			sx = min(max(sx, 0), float64(w-1))
+			sy = min(max(sy, 0), float64(h-1))
 			x0, y0 := int(sx), int(sy)
-			x1, y1 := min(x0+1, s-1), min(y0+1, s-1)
+			x1, y1 := min(x0+1, w-1), min(y0+1, h-1)
 			fx, fy := sx-float64(x0), sy-float64(y0)
-			o := out[3*(y*s+x):][:3]
+			o := out[3*(y*w+x):][:3]
 			for ch := 0; ch < 3; ch++ {
-				p := func(px, py int) float64 { return float64(crop[3*(py*s+px)+ch]) }
+				p := func(px, py int) float64 { return float64(crop[3*(py*w+px)+ch]) }
 				val := (p(x0, y0)*(1-fx)+p(x1, y0)*fx)*(1-fy) + (p(x0, y1)*(1-fx)+p(x1, y1)*fx)*fy
 				val = (val-mean)*contrast + mean + bright
 				o[ch] = clampByte(float32(val))

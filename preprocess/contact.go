@@ -50,18 +50,19 @@ func WriteContactSheets(dir string, d *Dataset) error {
 }
 
 func contactSheet(d *Dataset, indices []int) *image.RGBA {
-	s, cell := d.Size, d.Size+contactGap
+	w, h := d.Width, d.Height
+	cellW, cellH := w+contactGap, h+contactGap
 	cols := min(contactColumns, len(indices))
 	rows := (len(indices) + cols - 1) / cols
-	sheet := image.NewRGBA(image.Rect(0, 0, cols*cell+contactGap, rows*cell+contactGap))
+	sheet := image.NewRGBA(image.Rect(0, 0, cols*cellW+contactGap, rows*cellH+contactGap))
 	for i := range sheet.Pix {
 		sheet.Pix[i] = 255 // white background
 	}
 	red := color.RGBA{220, 0, 0, 255}
 	for k, i := range indices {
-		x0, y0 := contactGap+(k%cols)*cell, contactGap+(k/cols)*cell
+		x0, y0 := contactGap+(k%cols)*cellW, contactGap+(k/cols)*cellH
 		if d.Results[i].Outcome == OutcomeFallback {
-			frame := image.Rect(x0-2, y0-2, x0+s+2, y0+s+2)
+			frame := image.Rect(x0-2, y0-2, x0+w+2, y0+h+2)
 			for y := frame.Min.Y; y < frame.Max.Y; y++ {
 				for x := frame.Min.X; x < frame.Max.X; x++ {
 					sheet.SetRGBA(x, y, red)
@@ -69,9 +70,9 @@ func contactSheet(d *Dataset, indices []int) *image.RGBA {
 			}
 		}
 		crop := d.Crops[i]
-		for y := 0; y < s; y++ {
-			for x := 0; x < s; x++ {
-				p := crop[3*(y*s+x):]
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				p := crop[3*(y*w+x):]
 				sheet.SetRGBA(x0+x, y0+y, color.RGBA{p[0], p[1], p[2], 255})
 			}
 		}

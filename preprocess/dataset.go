@@ -3,7 +3,6 @@ package preprocess
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -13,23 +12,18 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
-
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
-
-	"github.com/emotions-dev/emotions/savedmodel"
+	"sync/atomic"
 )
 
 // Dataset holds the preprocessed images of a class-folder tree, in a deterministic order:
 // classes in the model's order, files sorted by path within each class.
 type Dataset struct {
-	Classes []string
-	Size    int       // crops are Size x Size x 3
-	Crops   [][]uint8 // one per accepted file
-	Labels  []int32   // index into Classes
-	Files   []string
-	Results []Result // per accepted file, parallel to Crops
+	Classes       []string
+	Height, Width int       // crops are Height x Width x 3 (RGB)
+	Crops         [][]uint8 // one per accepted file
+	Labels        []int32   // index into Classes
+	Files         []string
+	Results       []Result // per accepted file, parallel to Crops
 	// Rejected are the files that could not be used, each with its reason.
 	Rejected              []Result
 	Counts                []int // accepted files per class
@@ -56,11 +50,12 @@ func PersonOf(path string) string {
 
 // LoadOptions control how files are loaded.
 type LoadOptions struct {
-	Workers     int    // 0 = runtime.NumCPU()
-	CacheDir    string // "" = no cache
-	Progress    bool   // show a progress bar (only when ProgressOut is a terminal)
-	ProgressOut io.Writer
-	Description string // the progress bar's label
+	Workers  int    // 0 = runtime.NumCPU()
+	CacheDir string // "" = no cache
+	// Progress, if set, is called after each file with the count done and the total (from
+	// the loading goroutines: it must be safe for concurrent use). The CLI draws its progress
+	// bar with it; the package itself draws nothing.
+	Progress func(done, total int)
 	// AllowEmptyClasses lets a class folder be missing or empty (evaluating on a subset);
 	// training needs every class, so by default that is an error.
 	AllowEmptyClasses bool
@@ -107,13 +102,11 @@ func LoadClassDirs(dir string, classes []string, p *Preprocessor, o LoadOptions)
 			labels = append(labels, int32(i))
 		}
 	}
-	if o.Description == "" {
-		o.Description = "preprocess " + filepath.Base(dir)
-	}
 	results, hits, cacheErr := loadAll(paths, p, o)
 	d := &Dataset{
 		Classes:  slices.Clone(classes),
-		Size:     p.opts.InputSize,
+		Height:   p.opts.Height,
+		Width:    p.opts.Width,
 		Counts:   make([]int, len(classes)),
 		CacheErr: cacheErr,
 	}
@@ -186,9 +179,6 @@ func listImages(dir string) ([]string, error) {
 
 // LoadFiles preprocesses paths, keeping their order; failures are rejected Results.
 func LoadFiles(paths []string, p *Preprocessor, o LoadOptions) []Result {
-	if o.Description == "" {
-		o.Description = "preprocess"
-	}
 	results, _, _ := loadAll(paths, p, o)
 	return results
 }
@@ -202,10 +192,10 @@ func loadAll(paths []string, p *Preprocessor, o LoadOptions) (results []Result, 
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	bar := newProgress(len(paths), o)
+	var done atomic.Int64
 	var cache *cropCache
 	if o.CacheDir != "" {
-		cache = openCache(o.CacheDir, p.opts.InputSize*p.opts.InputSize*3)
+		cache = openCache(o.CacheDir, p.opts.Height*p.opts.Width*3)
 		defer func() {
 			if err := cache.close(); err != nil {
 				cacheErr = fmt.Errorf("write cache in %s: %w", o.CacheDir, err)
@@ -220,8 +210,8 @@ func loadAll(paths []string, p *Preprocessor, o LoadOptions) (results []Result, 
 			defer wg.Done()
 			for i := range next {
 				results[i], hits[i] = p.cachedFile(paths[i], cache)
-				if bar != nil {
-					bar.Add(1)
+				if o.Progress != nil {
+					o.Progress(int(done.Add(1)), len(paths))
 				}
 			}
 		}()
@@ -231,52 +221,17 @@ func loadAll(paths []string, p *Preprocessor, o LoadOptions) (results []Result, 
 	}
 	close(next)
 	wg.Wait()
-	if bar != nil {
-		bar.Finish()
-	}
 	return results, hits, cacheErr
 }
 
-// newProgress returns a bar, or nil when it is not wanted or would only litter a log file.
-func newProgress(n int, o LoadOptions) *progressbar.ProgressBar {
-	out := o.ProgressOut
-	if out == nil {
-		out = os.Stderr
-	}
-	f, isFile := out.(*os.File)
-	if !o.Progress || n == 0 || !isFile || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	return progressbar.NewOptions(n,
-		progressbar.OptionSetWriter(out),
-		progressbar.OptionSetDescription(o.Description),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("img"),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(out) }),
-	)
-}
-
-// Normalize writes one crop (packed RGB bytes) into out as the model's float input.
-// len(out) must equal len(crop).
-func Normalize(crop []uint8, norm savedmodel.Normalization, out []float32) {
-	if len(crop) == 0 {
-		return
-	}
-	_ = out[len(crop)-1] // one bounds check, not one per pixel
-	for i := 0; i+2 < len(crop); i += 3 {
-		norm.Apply(float32(crop[i]), float32(crop[i+1]), float32(crop[i+2]), out[i:i+3])
-	}
-}
-
-// Batch fills x (len(indices)*Size*Size*3) with the normalised crops at indices,
-// augmented first when aug is not nil (rng then drives the augmentation).
-func (d *Dataset) Batch(indices []int, norm savedmodel.Normalization, aug *Augmenter, rng *rand.Rand, x []float32) {
-	n := d.Size * d.Size * 3
+// Batch fills x (len(indices) * in.Values()) with the crops at indices as the model's input,
+// augmented first when aug is not nil (rng then drives the augmentation). in's size must be
+// the dataset's.
+func (d *Dataset) Batch(indices []int, in Input, aug *Augmenter, rng *rand.Rand, x []float32) {
+	values := in.Values()
 	var tmp []uint8
 	if aug != nil {
-		tmp = make([]uint8, n)
+		tmp = make([]uint8, in.CropBytes())
 	}
 	for j, i := range indices {
 		crop := d.Crops[i]
@@ -284,6 +239,6 @@ func (d *Dataset) Batch(indices []int, norm savedmodel.Normalization, aug *Augme
 			aug.Apply(rng, crop, tmp)
 			crop = tmp
 		}
-		Normalize(crop, norm, x[j*n:(j+1)*n])
+		in.Normalize(crop, x[j*values:(j+1)*values])
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"image"
 	"image/png"
 	"io"
 	"math"
@@ -72,8 +73,8 @@ func TestLoadClassDirs(t *testing.T) {
 	if len(d.Rejected) != 1 || !strings.Contains(d.Rejected[0].Err.Error(), "notes.txt: not an image") {
 		t.Errorf("rejected: %+v", d.Rejected)
 	}
-	if d.FacesFound+d.Fallbacks != 21 || d.Size != 80 {
-		t.Errorf("faces %d fallbacks %d size %d", d.FacesFound, d.Fallbacks, d.Size)
+	if d.FacesFound+d.Fallbacks != 21 || d.Height != 80 || d.Width != 80 {
+		t.Errorf("faces %d fallbacks %d size %dx%d", d.FacesFound, d.Fallbacks, d.Width, d.Height)
 	}
 	for i := 1; i < len(d.Files); i++ { // classes in order, files sorted within
 		if d.Labels[i] < d.Labels[i-1] || d.Labels[i] == d.Labels[i-1] && d.Files[i] < d.Files[i-1] {
@@ -194,10 +195,15 @@ func TestCache(t *testing.T) {
 
 	// Other parameters, other keys.
 	opts := p.Options()
-	opts.InputSize = 64
+	opts.Height, opts.Width = 64, 64
 	p64, _ := New(opts)
 	if d, _ := LoadClassDirs(dir, classes, p64, o); d.CacheHits != 0 || len(d.Crops[0]) != 64*64*3 {
 		t.Errorf("a 64-pixel run hit %d entries of the 80-pixel run", d.CacheHits)
+	}
+	opts.Height, opts.Width = 64, 96
+	pWide, _ := New(opts)
+	if d, _ := LoadClassDirs(dir, classes, pWide, o); d.CacheHits != 0 || len(d.Crops[0]) != 64*96*3 {
+		t.Errorf("a 96x64 run hit %d entries of other sizes", d.CacheHits)
 	}
 }
 
@@ -238,26 +244,43 @@ func TestConcurrentLoadsShareACache(t *testing.T) {
 func TestNormalizeAndBatch(t *testing.T) {
 	crop := []uint8{0, 128, 255, 10, 20, 30}
 	out := make([]float32, len(crop))
-	Normalize(crop, savedmodel.Rescale, out)
+	rgb := func(n savedmodel.Normalization) Input { return Input{Height: 1, Width: 2, Channels: 3, Norm: n} }
+	rgb(savedmodel.Rescale).Normalize(crop, out)
 	for i, v := range crop {
 		if want := float32(v) / 255; math.Abs(float64(out[i]-want)) > 1e-6 {
 			t.Errorf("rescale[%d] = %v, want %v", i, out[i], want)
 		}
 	}
 	caffe := savedmodel.Normalization{Mode: "caffe", BGR: true, Scale: [3]float32{1, 1, 1}, Offset: [3]float32{-103.939, -116.779, -123.68}}
-	Normalize(crop, caffe, out)
+	rgb(caffe).Normalize(crop, out)
 	if !near(out[0], 255-103.939) || !near(out[1], 128-116.779) || !near(out[2], 0-123.68) {
 		t.Errorf("caffe (BGR) = %v", out[:3])
 	}
+	// One channel: Pillow's convert("L") luma, then the first channel's scale and offset
+	// ([-1, 1] here). (0,128,255): 0.587*128 + 0.114*255 = 104.206 -> 104.
+	gray := Input{Height: 1, Width: 2, Channels: 1, Norm: savedmodel.Normalization{Scale: [3]float32{2.0 / 255, 9, 9}, Offset: [3]float32{-1, 9, 9}}}
+	g := make([]float32, 2)
+	gray.Normalize(crop, g)
+	if want := 104*2.0/255 - 1; !near(g[0], want) {
+		t.Errorf("gray[0] = %v, want %v", g[0], want)
+	}
+	if want := 18*2.0/255 - 1; !near(g[1], want) { // 0.299*10 + 0.587*20 + 0.114*30 = 18.15
+		t.Errorf("gray[1] = %v, want %v", g[1], want)
+	}
 
-	d := &Dataset{Size: 2, Crops: [][]uint8{
+	d := &Dataset{Height: 2, Width: 2, Crops: [][]uint8{
 		{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
 		{255, 255, 255, 0, 0, 0, 255, 255, 255, 0, 0, 0},
 	}}
 	x := make([]float32, 2*12)
-	d.Batch([]int{1, 0}, savedmodel.Rescale, nil, nil, x)
+	d.Batch([]int{1, 0}, Input{Height: 2, Width: 2, Channels: 3, Norm: savedmodel.Rescale}, nil, nil, x)
 	if !near(x[0], 1) || !near(x[3], 0) || !near(x[12], 1.0/255) || !near(x[23], 12.0/255) {
 		t.Errorf("batch = %v", x)
+	}
+	x1 := make([]float32, 2*4)
+	d.Batch([]int{1, 0}, Input{Height: 2, Width: 2, Channels: 1, Norm: savedmodel.Rescale}, nil, nil, x1)
+	if !near(x1[0], 1) || !near(x1[1], 0) || len(x1) != 8 {
+		t.Errorf("gray batch = %v", x1)
 	}
 }
 
@@ -266,7 +289,7 @@ func near(a float32, b float64) bool { return math.Abs(float64(a)-b) < 1e-5 }
 func TestAugmentReproducible(t *testing.T) {
 	p := newTestPreprocessor(t)
 	crop := p.File("testdata/plain.jpg").Crop
-	aug := NewAugmenter(DefaultAugment(), 80)
+	aug := NewAugmenter(DefaultAugment(), 80, 80)
 	run := func(seed uint64) []uint8 {
 		out := make([]uint8, len(crop))
 		aug.Apply(rand.New(rand.NewPCG(seed, 1)), crop, out)
@@ -284,13 +307,13 @@ func TestAugmentReproducible(t *testing.T) {
 	}
 	// With all ranges zero the crop is untouched: the sampling itself is exact.
 	still := make([]uint8, len(crop))
-	NewAugmenter(Augment{}, 80).Apply(rand.New(rand.NewPCG(3, 3)), crop, still)
+	NewAugmenter(Augment{}, 80, 80).Apply(rand.New(rand.NewPCG(3, 3)), crop, still)
 	if !bytes.Equal(still, crop) {
 		t.Error("identity augmentation altered the crop")
 	}
 	// A certain flip mirrors exactly.
 	flipped := make([]uint8, len(crop))
-	NewAugmenter(Augment{FlipProb: 1}, 80).Apply(rand.New(rand.NewPCG(3, 3)), crop, flipped)
+	NewAugmenter(Augment{FlipProb: 1}, 80, 80).Apply(rand.New(rand.NewPCG(3, 3)), crop, flipped)
 	for y := 0; y < 80; y++ {
 		for x := 0; x < 80; x++ {
 			if !bytes.Equal(flipped[3*(80*y+x):][:3], crop[3*(80*y+79-x):][:3]) {
@@ -299,10 +322,11 @@ func TestAugmentReproducible(t *testing.T) {
 		}
 	}
 	// Batch with augmentation draws from the rng the same way.
-	d := &Dataset{Size: 80, Crops: [][]uint8{crop}}
+	d := &Dataset{Height: 80, Width: 80, Crops: [][]uint8{crop}}
 	x1, x2 := make([]float32, len(crop)), make([]float32, len(crop))
-	d.Batch([]int{0}, savedmodel.Rescale, aug, rand.New(rand.NewPCG(1, 1)), x1)
-	Normalize(a, savedmodel.Rescale, x2)
+	in := Input{Height: 80, Width: 80, Channels: 3, Norm: savedmodel.Rescale}
+	d.Batch([]int{0}, in, aug, rand.New(rand.NewPCG(1, 1)), x1)
+	in.Normalize(a, x2)
 	for i := range x1 {
 		if x1[i] != x2[i] {
 			t.Fatal("Batch with augmentation differs from Apply then Normalize")
@@ -363,7 +387,8 @@ func TestWriteNPZ(t *testing.T) {
 	}
 	n := len(d.Crops)
 	path := filepath.Join(t.TempDir(), "data.npz")
-	if err := WriteNPZ(path, d, savedmodel.Rescale); err != nil {
+	in := InputOf(savedmodel.Default())
+	if err := WriteNPZ(path, d, in); err != nil {
 		t.Fatal(err)
 	}
 	a := readNPZ(t, path)
@@ -390,7 +415,7 @@ func TestWriteNPZ(t *testing.T) {
 		all[i] = i
 	}
 	x := make([]float32, n*80*80*3)
-	d.Batch(all, savedmodel.Rescale, nil, nil, x)
+	d.Batch(all, in, nil, nil, x)
 	for i, v := range x {
 		if math.Float32frombits(binary.LittleEndian.Uint32(a["x"].data[4*i:])) != v {
 			t.Fatalf("x[%d] differs from Batch", i)
@@ -458,26 +483,27 @@ func TestContactSheets(t *testing.T) {
 	}
 }
 
-func TestProgressQuietWhenNotATerminal(t *testing.T) {
-	var log bytes.Buffer
-	dir := smallTree(t, 1)
-	if _, err := LoadClassDirs(dir, classes, newTestPreprocessor(t), LoadOptions{Progress: true, ProgressOut: &log}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+func TestProgressCountsEveryFile(t *testing.T) {
+	dir := smallTree(t, 2)
+	var mu sync.Mutex
+	var calls, last, total int
+	o := LoadOptions{Workers: 3, Progress: func(done, n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls, last, total = calls+1, max(last, done), n
+	}}
+	d, err := LoadClassDirs(dir, classes, newTestPreprocessor(t), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	LoadFiles([]string{"testdata/plain.jpg"}, newTestPreprocessor(t), LoadOptions{Progress: true, ProgressOut: f})
-	if st, _ := f.Stat(); log.Len() != 0 || st.Size() != 0 {
-		t.Errorf("progress written to a non-terminal: %q, %d bytes in a file", log.String(), st.Size())
+	if n := len(d.Crops) + len(d.Rejected); calls != n || last != n || total != n {
+		t.Errorf("progress: %d calls, last %d of %d, for %d files", calls, last, total, n)
 	}
 }
 
 func TestInconsistentDatasetRefused(t *testing.T) {
-	d := &Dataset{Size: 2, Crops: [][]uint8{make([]uint8, 12)}, Labels: []int32{0}, Files: []string{"a"}}
-	if err := WriteNPZ(filepath.Join(t.TempDir(), "x.npz"), d, savedmodel.Rescale); err == nil || !strings.Contains(err.Error(), "inconsistent dataset") {
+	d := &Dataset{Height: 2, Width: 2, Crops: [][]uint8{make([]uint8, 12)}, Labels: []int32{0}, Files: []string{"a"}}
+	if err := WriteNPZ(filepath.Join(t.TempDir(), "x.npz"), d, Input{Height: 2, Width: 2, Channels: 3, Norm: savedmodel.Rescale}); err == nil || !strings.Contains(err.Error(), "inconsistent dataset") {
 		t.Errorf("missing results: %v", err)
 	}
 }
@@ -526,6 +552,57 @@ func TestPersonOf(t *testing.T) {
 	} {
 		if got := PersonOf(in); got != want {
 			t.Errorf("PersonOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestCropBoxKeepsTheModelsAspect: a non-square model gets a crop of its own aspect ratio
+// around the face (the face on the shorter side), never larger than the image; a square model
+// gets exactly the square the code always cut.
+func TestCropBoxKeepsTheModelsAspect(t *testing.T) {
+	face := &Box{X: 300, Y: 200, Width: 100, Height: 100}
+	for _, tc := range []struct {
+		outW, outH int
+		w, h       int
+		want       image.Rectangle
+	}{
+		{80, 80, 800, 600, image.Rect(290, 190, 410, 310)}, // 100 * 1.2 square, centred
+		{96, 64, 800, 600, image.Rect(260, 190, 440, 310)}, // 120 high, 180 wide
+		{64, 96, 800, 600, image.Rect(290, 160, 410, 340)}, // 120 wide, 180 high
+		{96, 64, 150, 150, image.Rect(0, 50, 150, 150)},    // too big: the largest 3:2 box
+		{64, 96, 120, 900, image.Rect(0, 160, 120, 340)},   // tall image, tall model
+	} {
+		got := cropBox(face, 0.1, tc.w, tc.h, tc.outW, tc.outH)
+		if got != tc.want {
+			t.Errorf("%dx%d model in a %dx%d image: %v, want %v", tc.outW, tc.outH, tc.w, tc.h, got, tc.want)
+		}
+		if !got.In(image.Rect(0, 0, tc.w, tc.h)) {
+			t.Errorf("%v leaves the %dx%d image", got, tc.w, tc.h)
+		}
+	}
+	if got := cropBox(nil, 0.1, 800, 600, 96, 64); got != image.Rect(0, 34, 800, 567) {
+		t.Errorf("no face, 3:2 crop of 800x600: %v", got)
+	}
+}
+
+// TestNonSquareCrops: a 96x64 preprocessor yields 96x64 RGB crops that Batch turns into
+// 96*64 gray values for a one-channel model.
+func TestNonSquareCrops(t *testing.T) {
+	p, err := New(Options{Height: 64, Width: 96, Face: DefaultFaceOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.File("testdata/plain.jpg")
+	if r.Err != nil || len(r.Crop) != 96*64*3 {
+		t.Fatalf("crop of %d bytes (%v)", len(r.Crop), r.Err)
+	}
+	d := &Dataset{Height: 64, Width: 96, Crops: [][]uint8{r.Crop}}
+	x := make([]float32, 96*64)
+	d.Batch([]int{0}, Input{Height: 64, Width: 96, Channels: 1, Norm: savedmodel.Rescale}, nil, nil, x)
+	for i, v := range x {
+		c := r.Crop[3*i : 3*i+3]
+		if want := float64((lumaRGB(c[0], c[1], c[2])+1<<15)>>16) / 255; !near(v, want) {
+			t.Fatalf("value %d = %v, want %v", i, v, want)
 		}
 	}
 }

@@ -156,7 +156,7 @@ func TestBombRefusedFromHeader(t *testing.T) {
 		t.Errorf("refusing allocated %d MB: the pixels were allocated", grew>>20)
 	}
 	// A lower limit applies to ordinary images too.
-	small, err := New(Options{InputSize: 80, MaxPixels: 1000, Face: DefaultFaceOptions()})
+	small, err := New(Options{Height: 80, Width: 80, MaxPixels: 1000, Face: DefaultFaceOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,7 +129,7 @@ func pastedFaces(t testing.TB, n int) []pastedFace {
 			return
 		}
 		scene := syntheticScene(800, 600, i%2 == 0, uint64(i))
-		small := cropResize(face, squareInside(face.bounds()), tr.box.Dx())
+		small := cropResize(face, squareInside(face.bounds()), tr.box.Dx(), tr.box.Dx())
 		for y := 0; y < tr.box.Dy(); y++ {
 			for x := 0; x < tr.box.Dx(); x++ {
 				q := small[3*(y*tr.box.Dx()+x):]
@@ -161,7 +161,7 @@ func TestPastedFaceIoU(t *testing.T) {
 	parallel(n, func(i int) {
 		r := p.Bytes(trials[i].file, trials[i].png)
 		if r.Outcome == OutcomeFace {
-			ious[i] = iou(cropSquare(r.Face, p.opts.Face.Margin, 800, 600), trials[i].box)
+			ious[i] = iou(cropBox(r.Face, p.opts.Face.Margin, 800, 600, 1, 1), trials[i].box)
 		}
 	})
 	pass := 0

@@ -7,18 +7,16 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/emotions-dev/emotions/savedmodel"
+	"github.com/emotions-dev/emotions/internal/atomicfs"
 )
 
 // WriteNPZ writes the dataset as a NumPy .npz archive (what np.savez writes: a zip of
 // .npy files, loadable with allow_pickle=False):
 //
-//	x          float32 [n,S,S,3]  the model's input: Batch's output without augmentation
+//	x          float32 [n,H,W,C]  the model's input: Batch's output without augmentation
 //	y          int32   [n]        class index into the model's classes
 //	files      <U      [n]        source file paths
 //	outcome    <U      [n]        "face" or "fallback"
@@ -27,59 +25,37 @@ import (
 //
 // The file appears atomically: written to a temporary file in the same folder, synced,
 // then renamed over path, so a reader never sees a partial archive.
-func WriteNPZ(path string, d *Dataset, norm savedmodel.Normalization) (err error) {
+func WriteNPZ(path string, d *Dataset, in Input) error {
 	if err := d.check(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if in.Height != d.Height || in.Width != d.Width {
+		return fmt.Errorf("write %s: the model takes %dx%d images, the dataset holds %dx%d crops", path, in.Width, in.Height, d.Width, d.Height)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("write %s: %w", path, err)
+	return atomicfs.WriteFileFunc(path, 0o644, func(f io.Writer) error {
+		buf := bufio.NewWriterSize(f, 1<<20)
+		zw := zip.NewWriter(buf)
+		if err := writeNPZArrays(zw, d, in); err != nil {
+			return err
 		}
-	}()
-	buf := bufio.NewWriterSize(tmp, 1<<20)
-	zw := zip.NewWriter(buf)
-	if err := writeNPZArrays(zw, d, norm); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	if err := buf.Flush(); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if dir, err := os.Open(filepath.Dir(path)); err == nil { // make the rename durable
-		dir.Sync()
-		dir.Close()
-	}
-	return nil
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		return buf.Flush()
+	})
 }
 
-func writeNPZArrays(zw *zip.Writer, d *Dataset, norm savedmodel.Normalization) error {
-	n, s := len(d.Crops), d.Size
+func writeNPZArrays(zw *zip.Writer, d *Dataset, in Input) error {
+	n := len(d.Crops)
 	// x is streamed crop by crop: the whole float tensor may not fit in memory.
-	w, err := npyEntry(zw, "x", "<f4", n, s, s, 3)
+	w, err := npyEntry(zw, "x", "<f4", n, in.Height, in.Width, in.Channels)
 	if err != nil {
 		return err
 	}
-	row := make([]float32, s*s*3)
+	row := make([]float32, in.Values())
 	raw := make([]byte, 4*len(row))
 	for _, c := range d.Crops {
-		Normalize(c, norm, row)
+		in.Normalize(c, row)
 		for i, v := range row {
 			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
 		}
@@ -192,8 +168,8 @@ func (d *Dataset) check() error {
 			n, len(d.Labels), len(d.Files), len(d.Results))
 	}
 	for i, c := range d.Crops {
-		if len(c) != d.Size*d.Size*3 {
-			return fmt.Errorf("%s: crop of %d bytes, want %dx%dx3", d.Files[i], len(c), d.Size, d.Size)
+		if len(c) != d.Height*d.Width*3 {
+			return fmt.Errorf("%s: crop of %d bytes, want %dx%dx3", d.Files[i], len(c), d.Height, d.Width)
 		}
 	}
 	return nil

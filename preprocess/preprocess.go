@@ -21,14 +21,17 @@ import (
 // Options are the preprocessing parameters; everything that changes a crop is part of the
 // cache key.
 type Options struct {
-	InputSize int   // side of the square crop given to the model
-	MaxPixels int64 // larger declared images are refused unread (decompression bombs); <= 0 = DefaultMaxPixels
-	Face      FaceOptions
+	// Height and Width are the crop's size in pixels, the model's input size. The crop keeps
+	// that aspect ratio around the face.
+	Height, Width int
+	MaxPixels     int64 // larger declared images are refused unread (decompression bombs); <= 0 = DefaultMaxPixels
+	Face          FaceOptions
 }
 
 // OptionsFor returns the default options for a model.
 func OptionsFor(meta savedmodel.Metadata) Options {
-	return Options{InputSize: meta.InputSize, MaxPixels: DefaultMaxPixels, Face: DefaultFaceOptions()}
+	in := InputOf(meta)
+	return Options{Height: in.Height, Width: in.Width, MaxPixels: DefaultMaxPixels, Face: DefaultFaceOptions()}
 }
 
 // Box is a face in the oriented image's pixel coordinates (it may extend past the image
@@ -50,7 +53,7 @@ const (
 // Result is the outcome of preprocessing one image.
 type Result struct {
 	File    string
-	Crop    []uint8 // InputSize*InputSize*3 RGB, row-major; nil if rejected
+	Crop    []uint8 // Height*Width*3 RGB, row-major; nil if rejected
 	Outcome Outcome
 	Face    *Box  // nil unless Outcome == OutcomeFace
 	Err     error // non-nil iff rejected; the message names the file
@@ -65,8 +68,8 @@ type Preprocessor struct {
 
 // New checks the options and loads the face detector.
 func New(opts Options) (*Preprocessor, error) {
-	if opts.InputSize < 8 || opts.InputSize > 4096 {
-		return nil, fmt.Errorf("preprocess: input size %d out of range [8,4096]", opts.InputSize)
+	if opts.Height < 8 || opts.Height > 4096 || opts.Width < 8 || opts.Width > 4096 {
+		return nil, fmt.Errorf("preprocess: crop size %dx%d out of range [8,4096]", opts.Width, opts.Height)
 	}
 	if opts.MaxPixels <= 0 {
 		opts.MaxPixels = DefaultMaxPixels
@@ -78,10 +81,14 @@ func New(opts Options) (*Preprocessor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preprocess: %w", err)
 	}
+	size := fmt.Sprint(opts.Width) // square crops keep the key they had before other sizes existed
+	if opts.Height != opts.Width {
+		size = fmt.Sprintf("%dx%d", opts.Width, opts.Height)
+	}
 	return &Preprocessor{
 		opts:     opts,
 		detector: d,
-		cacheTag: fmt.Sprintf("v%d size=%d face=%+v", codeVersion, opts.InputSize, opts.Face),
+		cacheTag: fmt.Sprintf("v%d size=%s face=%+v", codeVersion, size, opts.Face),
 	}, nil
 }
 
@@ -108,7 +115,8 @@ func (p *Preprocessor) Bytes(name string, data []byte) Result {
 	if face != nil {
 		res.Outcome, res.Face = OutcomeFace, face
 	}
-	res.Crop = cropResize(img, cropSquare(face, p.opts.Face.Margin, img.w, img.h), p.opts.InputSize)
+	box := cropBox(face, p.opts.Face.Margin, img.w, img.h, p.opts.Width, p.opts.Height)
+	res.Crop = cropResize(img, box, p.opts.Width, p.opts.Height)
 	return res
 }
 
@@ -123,22 +131,37 @@ func (p *Preprocessor) Decode(name string, data []byte) (image.Image, error) {
 	return img, nil
 }
 
-// cropSquare is the square cut from a w x h image: the face plus margin on each side, or
-// the centre square when there is no face. It is never larger than the image, so the
-// crop holds only real pixels: a face filling the frame keeps the whole short side,
-// which is how faces4's training images are framed.
-func cropSquare(face *Box, margin float64, w, h int) image.Rectangle {
-	side := min(w, h)
+// cropBox is the cut from a w x h image with the crop's aspect ratio (outW:outH): the face
+// plus margin on each side, or the largest centred box when there is no face. The face and
+// its margin span the box's shorter side. The box is never larger than the image, so the crop
+// holds only real pixels: a face filling the frame keeps the whole short side, which is how
+// faces4's training images are framed. For a square crop this is the square around the face.
+func cropBox(face *Box, margin float64, w, h, outW, outH int) image.Rectangle {
+	// The largest box of the output's aspect ratio inside the image.
+	fitW, fitH := w, h
+	if w*outH > h*outW {
+		fitW = max(1, min(w, int(math.Round(float64(h)*float64(outW)/float64(outH)))))
+	} else {
+		fitH = max(1, min(h, int(math.Round(float64(w)*float64(outH)/float64(outW)))))
+	}
+	bw, bh := fitW, fitH
 	cx, cy := float64(w)/2, float64(h)/2
 	if face != nil {
-		want := float64(face.Width) * (1 + 2*margin)
-		side = min(side, max(1, int(math.Round(want))))
+		short := max(1, int(math.Round(float64(face.Width)*(1+2*margin))))
+		if outW >= outH {
+			bh, bw = short, max(1, int(math.Round(float64(short)*float64(outW)/float64(outH))))
+		} else {
+			bw, bh = short, max(1, int(math.Round(float64(short)*float64(outH)/float64(outW))))
+		}
+		if bw > fitW || bh > fitH {
+			bw, bh = fitW, fitH
+		}
 		cx = float64(face.X) + float64(face.Width)/2
 		cy = float64(face.Y) + float64(face.Height)/2
 	}
-	x0 := min(max(int(math.Round(cx-float64(side)/2)), 0), w-side)
-	y0 := min(max(int(math.Round(cy-float64(side)/2)), 0), h-side)
-	return image.Rect(x0, y0, x0+side, y0+side)
+	x0 := min(max(int(math.Round(cx-float64(bw)/2)), 0), w-bw)
+	y0 := min(max(int(math.Round(cy-float64(bh)/2)), 0), h-bh)
+	return image.Rect(x0, y0, x0+bw, y0+bh)
 }
 
 func rejected(name string, err error) Result {

@@ -6,14 +6,14 @@ import (
 	"math/bits"
 )
 
-// cropResize cuts the square r (inside img) and resamples it to size x size packed RGB.
+// cropResize cuts r (inside img) and resamples it to outW x outH packed RGB.
 //
 // Large reductions first average k x k blocks down to between 2x and 3x the target
 // (what Pillow calls reducing_gap): a box filter at 2x+ oversampling is invisible after
 // the final filter, and it cuts the Catmull-Rom work, the bulk of the cost, by k*k.
-func cropResize(img raster, r image.Rectangle, size int) []uint8 {
+func cropResize(img raster, r image.Rectangle, outW, outH int) []uint8 {
 	ch := img.ch
-	k := max(1, r.Dx()/(2*size))
+	k := max(1, min(r.Dx()/(2*outW), r.Dy()/(2*outH)))
 	rw, rh := r.Dx()/k, r.Dy()/k
 	// Centre the k*k blocks in r: up to k-1 pixels left over are split between the edges.
 	x0 := r.Min.X + (r.Dx()-rw*k)/2
@@ -68,7 +68,7 @@ func cropResize(img raster, r image.Rectangle, size int) []uint8 {
 			out[i] = uint8((s + n/2) / n)
 		}
 	}
-	small := resample(reduced, size, size)
+	small := resample(reduced, outW, outH)
 	if ch == 3 {
 		return small.pix
 	}

@@ -28,37 +28,33 @@ func (m *Model) Save(dir string) error { return m.SaveWithFiles(dir, nil) }
 func (m *Model) SaveWithFiles(dir string, extra map[string][]byte) error {
 	m.saveMu.Lock()
 	defer m.saveMu.Unlock()
-	return atomicfs.WriteDir(dir, func(tmp string) error {
-		for name, content := range extra {
-			if err := os.WriteFile(filepath.Join(tmp, name), content, 0o644); err != nil {
+	return m.writeModelDir(dir, extra, m.saveVariables)
+}
+
+// linkStaticFiles links into dir the files of the model directory that a save does not
+// rewrite: the graph, the metadata and the assets.
+func (m *Model) linkStaticFiles(dir string) error {
+	for _, name := range staticModelFiles {
+		src := filepath.Join(m.Dir, name)
+		if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := atomicfs.LinkOrCopy(src, filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	for _, sub := range []string{"assets", "assets.extra", servingDir(m.Meta)} {
+		if sub == "" {
+			continue
+		}
+		src := filepath.Join(m.Dir, sub)
+		if _, err := os.Stat(src); err == nil {
+			if err := atomicfs.LinkTree(src, filepath.Join(dir, sub)); err != nil {
 				return fmt.Errorf("save %s: %w", dir, err)
 			}
 		}
-		if err := m.saveVariables(filepath.Join(tmp, "variables", "variables")); err != nil {
-			return err
-		}
-		for _, name := range staticModelFiles {
-			src := filepath.Join(m.Dir, name)
-			if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err := atomicfs.LinkOrCopy(src, filepath.Join(tmp, name)); err != nil {
-				return err
-			}
-		}
-		for _, sub := range []string{"assets", "assets.extra", servingDir(m.Meta)} {
-			if sub == "" {
-				continue
-			}
-			src := filepath.Join(m.Dir, sub)
-			if _, err := os.Stat(src); err == nil {
-				if err := atomicfs.LinkTree(src, filepath.Join(tmp, sub)); err != nil {
-					return fmt.Errorf("save %s: %w", dir, err)
-				}
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 func servingDir(meta savedmodel.Metadata) string {
@@ -72,9 +68,6 @@ func servingDir(meta savedmodel.Metadata) string {
 func (m *Model) saveVariables(prefix string) error {
 	if m.saver == nil || m.saver.GetSaveTensorName() == "" {
 		return fmt.Errorf("%s: the SavedModel has no saver", m.Dir)
-	}
-	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
-		return err
 	}
 	feeds, err := m.saverFeeds(prefix)
 	if err != nil {

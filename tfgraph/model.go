@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -47,10 +48,15 @@ type Model struct {
 	Meta    savedmodel.Metadata
 	Options Options
 
-	sm      *tf.SavedModel
-	saver   *corepb.SaverDef
-	devices []string
-	saveMu  sync.Mutex
+	sm       *tf.SavedModel
+	graphDef *graphpb.GraphDef // as exported: the saver function is read from it
+	saver    *corepb.SaverDef
+	devices  []string
+	saveMu   sync.Mutex
+
+	snapOnce sync.Once
+	snap     *snapshotPlan
+	snapErr  error
 }
 
 // Load opens DIR (a SavedModel with emotions.json) in a new session.
@@ -85,7 +91,8 @@ func Load(dir string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load SavedModel %s: %w", dir, err)
 	}
-	m := &Model{Dir: dir, Meta: meta, Options: opts, sm: sm, saver: smpb.GetMetaGraphs()[0].GetSaverDef()}
+	mg := smpb.GetMetaGraphs()[0]
+	m := &Model{Dir: dir, Meta: meta, Options: opts, sm: sm, graphDef: mg.GetGraphDef(), saver: mg.GetSaverDef()}
 	for role, sig := range meta.Signatures {
 		if _, ok := sm.Signatures[sig]; !ok {
 			sm.Session.Close()
@@ -131,6 +138,11 @@ func checkModelDir(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, "saved_model.pb")); err != nil {
 		return fmt.Errorf("model %s: not a SavedModel: no saved_model.pb", dir)
 	}
+	if _, err := os.Stat(filepath.Join(dir, savedmodel.MetadataFile)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("model %s: a SavedModel without %s, the metadata emotions needs (input size and "+
+			"channels, class names, pixel normalisation, the train_step/evaluate signatures): export your Keras "+
+			"model with `emotions new-model --from model.keras --classes a,b,c --out DIR` and use DIR", dir, savedmodel.MetadataFile)
+	}
 	return nil
 }
 
@@ -141,6 +153,7 @@ func (m *Model) Close() error {
 	}
 	err := m.sm.Session.Close()
 	m.sm = nil
+	m.snap.close()
 	return err
 }
 

@@ -185,10 +185,18 @@ func TestBadInput(t *testing.T) {
 	empty := t.TempDir()
 	notModel := t.TempDir()
 	os.WriteFile(filepath.Join(notModel, "readme.txt"), []byte("hi"), 0o644)
+	// A plain SavedModel (what tf.saved_model.save or model.export write) lacks emotions.json:
+	// the error says so and names the command that makes one.
+	plain := t.TempDir()
+	for _, f := range []string{"saved_model.pb", "variables"} {
+		os.Symlink(filepath.Join(dir, f), filepath.Join(plain, f))
+	}
 	for _, c := range []struct{ dir, want string }{
 		{filepath.Join(empty, "missing"), "no such directory"},
 		{empty, "empty"},
 		{notModel, "no saved_model.pb"},
+		{plain, "without emotions.json"},
+		{plain, "emotions new-model --from"},
 	} {
 		_, err := Load(c.dir, Options{Device: "cpu"})
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.dir) {

@@ -9,12 +9,17 @@ import (
 // The typed API over the exporter's endpoints (see savedmodel/export.py make_endpoints).
 // Images are NHWC float32, already normalised; labels are one-hot (or soft) float32 [n, C].
 
+// InputShape is one image's shape as the model takes it: height, width, channels.
+func (m *Model) InputShape() (height, width, channels int) {
+	return m.Meta.InputSize, m.Meta.InputSize, 3
+}
+
 func (m *Model) imageTensor(x []float32, n int) (*tf.Tensor, error) {
-	s := int64(m.Meta.InputSize)
+	h, w, c := m.InputShape()
 	if n <= 0 {
 		return nil, fmt.Errorf("empty batch")
 	}
-	t, err := Float32Tensor(x, int64(n), s, s, 3)
+	t, err := Float32Tensor(x, int64(n), int64(h), int64(w), int64(c))
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/emotions-dev/emotions/classify"
 	"github.com/emotions-dev/emotions/preprocess"
 	"github.com/emotions-dev/emotions/savedmodel"
 	"github.com/emotions-dev/emotions/tfgraph"
@@ -32,9 +33,9 @@ type servable struct {
 	batch      *batcher
 	refs       sync.WaitGroup // requests using it; unloading waits for them
 
-	prepOnce sync.Once
-	prep     *preprocess.Preprocessor
-	prepErr  error
+	classifierOnce sync.Once
+	classify       *classify.Classifier
+	classifyErr    error
 }
 
 func loadServable(dir string, version int64, opts tfgraph.Options, batch BatchOptions, observe func(rows, requests int)) (*servable, error) {
@@ -97,10 +98,58 @@ func (s *servable) imageSignature() string {
 	return s.model.Meta.Signatures["serve"]
 }
 
-// preprocessor is made on first use: only :classify_image needs it.
-func (s *servable) preprocessor() (*preprocess.Preprocessor, error) {
-	s.prepOnce.Do(func() { s.prep, s.prepErr = preprocess.New(preprocess.OptionsFor(s.model.Meta)) })
-	return s.prep, s.prepErr
+// classifier is :classify_image's pipeline, made on first use (only that endpoint needs a
+// preprocessor): the one `emotions predict` runs, with this version's signature run through
+// its request batcher, so photos from concurrent requests share session runs.
+func (s *servable) classifier(logger *log.Logger) (*classify.Classifier, error) {
+	s.classifierOnce.Do(func() {
+		prep, err := preprocess.New(preprocess.OptionsFor(s.model.Meta))
+		if err != nil {
+			s.classifyErr = fmt.Errorf("preprocessor: %w", err)
+			return
+		}
+		in := preprocess.InputOf(s.model.Meta)
+		name := s.imageSignature()
+		_, sig, serr := s.signature(name)
+		if serr != nil {
+			s.classifyErr = serr
+			return
+		}
+		inputs := sortedKeys(sig.Inputs)
+		if len(inputs) != 1 {
+			s.classifyErr = errorf(codes.FailedPrecondition, "signature %s has %d inputs; :classify_image needs one image input", name, len(inputs))
+			return
+		}
+		predict := func(ctx context.Context, x []float32, n int) ([]float32, error) {
+			t := rawTensor{dtype: tf.Float, shape: in.Shape(n), data: float32Bytes(x)}
+			batch := map[string]rawTensor{inputs[0]: t}
+			if err := checkInputs(name, sig, batch); err != nil {
+				return nil, err
+			}
+			outputs, err := s.batch.submit(ctx, name, batch)
+			if err != nil {
+				if codeOf(err) == codes.Internal {
+					logger.Printf("version %d signature %s: %v", s.version, name, err)
+				}
+				return nil, err
+			}
+			out, ok := outputs["probabilities"]
+			if !ok && len(outputs) == 1 {
+				out = outputs[sortedKeys(outputs)[0]]
+			}
+			vals, err := out.values()
+			if err != nil {
+				return nil, fmt.Errorf("model output: %w", err)
+			}
+			probs := make([]float32, len(vals))
+			for i, v := range vals {
+				probs[i] = float32(v)
+			}
+			return probs, nil
+		}
+		s.classify = &classify.Classifier{Prep: prep, Input: in, Classes: s.model.Meta.Classes, Predict: predict}
+	})
+	return s.classify, s.classifyErr
 }
 
 func (s *servable) close() {

@@ -12,12 +12,10 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/emotions-dev/emotions/classify"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	tf "github.com/wamuir/graft/tensorflow"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
-
-	"github.com/emotions-dev/emotions/preprocess"
 )
 
 // protoJSON prints protos as TF Serving's REST API does: proto field names, defaults shown.
@@ -216,72 +214,20 @@ func (s *Server) restClassifyImage(ctx context.Context, w http.ResponseWriter, r
 		return nil, aerr
 	}
 	defer release()
-	prep, err := sv.preprocessor()
+	c, err := sv.classifier(s.log)
 	if err != nil {
-		return nil, fmt.Errorf("preprocessor: %w", err)
+		return nil, err
 	}
-	meta := sv.model.Meta
-	side := meta.InputSize
-	pixels := side * side * 3
-	results := make([]preprocess.Result, len(images))
-	var x []float32
-	var rowOf []int // image index -> row in x, -1 if rejected
-	for i, img := range images {
-		results[i] = prep.Bytes(img.name, img.data)
-		rowOf = append(rowOf, -1)
-		if results[i].Err == nil {
-			rowOf[i] = len(x) / pixels
-			x = append(x, make([]float32, pixels)...)
-			preprocess.Normalize(results[i].Crop, meta.Normalization, x[len(x)-pixels:])
-		}
-	}
-	var probs []float32
-	if len(x) > 0 {
-		outputs, _, err := s.predict(ctx, spec, sv.imageSignature(), func(name string, sv *servable) (map[string]rawTensor, *Error) {
-			_, sig, _ := sv.signature(name)
-			inputs := sortedKeys(sig.Inputs)
-			if len(inputs) != 1 {
-				return nil, errorf(codes.FailedPrecondition, "signature %s has %d inputs; :classify_image needs one image input", name, len(inputs))
-			}
-			t := rawTensor{dtype: tf.Float, shape: []int64{int64(len(x) / pixels), int64(side), int64(side), 3}, data: float32Bytes(x)}
-			return map[string]rawTensor{inputs[0]: t}, checkInputs(name, sig, map[string]rawTensor{inputs[0]: t})
-		})
-		if err != nil {
-			return nil, err
-		}
-		out, ok := outputs["probabilities"]
-		if !ok && len(outputs) == 1 {
-			out = outputs[sortedKeys(outputs)[0]]
-		}
-		vals, err := out.values()
-		if err != nil {
-			return nil, fmt.Errorf("model output: %w", err)
-		}
-		probs = make([]float32, len(vals))
-		for i, v := range vals {
-			probs[i] = float32(v)
-		}
-	}
-	classes := meta.Classes
-	preds := make([]Prediction, len(images))
-	for i, img := range images {
-		var p []float32
-		if row := rowOf[i]; row >= 0 && (row+1)*len(classes) <= len(probs) {
-			p = probs[row*len(classes) : (row+1)*len(classes)]
-		}
-		preds[i] = NewPrediction(img.name, results[i], p, classes)
+	preds, err := c.Images(ctx, images)
+	if err != nil {
+		return nil, err
 	}
 	return json.Marshal(preds)
 }
 
-type namedImage struct {
-	name string
-	data []byte
-}
-
 // imagesFromRequest: a JSON body holds {"instances": [{"b64": "...", "file": "name"?}]};
 // any other body is one image, named by ?file= (default "image").
-func imagesFromRequest(r *http.Request, body []byte) ([]namedImage, *Error) {
+func imagesFromRequest(r *http.Request, body []byte) ([]classify.Image, *Error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "application/json" {
 		if len(body) == 0 {
@@ -291,7 +237,7 @@ func imagesFromRequest(r *http.Request, body []byte) ([]namedImage, *Error) {
 		if name == "" {
 			name = "image"
 		}
-		return []namedImage{{name: name, data: body}}, nil
+		return []classify.Image{{Name: name, Data: body}}, nil
 	}
 	var req struct {
 		Instances []struct {
@@ -305,7 +251,7 @@ func imagesFromRequest(r *http.Request, body []byte) ([]namedImage, *Error) {
 	if len(req.Instances) == 0 {
 		return nil, errorf(codes.InvalidArgument, `want {"instances": [{"b64": "<base64 image>"}, ...]}`)
 	}
-	out := make([]namedImage, len(req.Instances))
+	out := make([]classify.Image, len(req.Instances))
 	for i, in := range req.Instances {
 		if in.B64 == nil {
 			return nil, errorf(codes.InvalidArgument, `instance %d has no "b64" image`, i)
@@ -318,7 +264,7 @@ func imagesFromRequest(r *http.Request, body []byte) ([]namedImage, *Error) {
 		if name == "" {
 			name = fmt.Sprintf("instances[%d]", i)
 		}
-		out[i] = namedImage{name: name, data: data}
+		out[i] = classify.Image{Name: name, Data: data}
 	}
 	return out, nil
 }

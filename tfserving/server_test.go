@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emotions-dev/emotions/classify"
 	"github.com/emotions-dev/emotions/internal/testutil"
 	"github.com/emotions-dev/emotions/tfgraph"
 )
@@ -366,7 +367,7 @@ func TestClassifyImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var preds []Prediction
+	var preds []classify.Prediction
 	code, body := call(t, "POST", ts.url+":classify_image?file=happy.jpg", "image/jpeg", img, &preds)
 	if code != 200 || len(preds) != 1 || preds[0].Error != nil || preds[0].Label == nil || len(preds[0].Probabilities) != 4 || preds[0].File != "happy.jpg" {
 		t.Fatalf("classify_image of %s: %d %s", photo, code, body)

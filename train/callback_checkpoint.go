@@ -66,10 +66,7 @@ func NewModelCheckpoint(cfg ModelCheckpointConfig) (*ModelCheckpoint, error) {
 	return c, nil
 }
 
-func (c *ModelCheckpoint) Name() string             { return "ModelCheckpoint" }
-func (c *ModelCheckpoint) StopTraining() bool       { return false }
-func (c *ModelCheckpoint) OnTrainBegin(Model) error { return nil }
-func (c *ModelCheckpoint) OnTrainEnd(Model) error   { return nil }
+func (c *ModelCheckpoint) Name() string { return "ModelCheckpoint" }
 
 // Best is the best monitored value so far; ok is false before any.
 func (c *ModelCheckpoint) Best() (best float64, ok bool) {

@@ -58,8 +58,7 @@ func NewCSVLogger(cfg CSVLoggerConfig) (*CSVLogger, error) {
 	return &CSVLogger{cfg: cfg, sep: sep}, nil
 }
 
-func (c *CSVLogger) Name() string       { return "CSVLogger" }
-func (c *CSVLogger) StopTraining() bool { return false }
+func (c *CSVLogger) Name() string { return "CSVLogger" }
 
 // OnTrainBegin opens the file: truncating, appending (Keras' append=True),
 // or, after UnmarshalState, cut back to the saved length and continued.

@@ -69,6 +69,11 @@ func NewEarlyStopping(cfg EarlyStoppingConfig) (*EarlyStopping, error) {
 func (e *EarlyStopping) Name() string       { return "EarlyStopping" }
 func (e *EarlyStopping) StopTraining() bool { return e.st.Stop }
 
+// StopReason says why training stopped, for the run's summary.
+func (e *EarlyStopping) StopReason() string {
+	return fmt.Sprintf("early stopping: %s did not improve for %d epochs", e.cfg.Monitor, e.cfg.Patience)
+}
+
 // StoppedEpoch is the 0-based epoch at which training was stopped, 0 if not.
 func (e *EarlyStopping) StoppedEpoch() int { return e.st.StoppedEpoch }
 

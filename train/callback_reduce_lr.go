@@ -59,9 +59,7 @@ func NewReduceLROnPlateau(cfg ReduceLROnPlateauConfig) (*ReduceLROnPlateau, erro
 	}, nil
 }
 
-func (r *ReduceLROnPlateau) Name() string           { return "ReduceLROnPlateau" }
-func (r *ReduceLROnPlateau) StopTraining() bool     { return false }
-func (r *ReduceLROnPlateau) OnTrainEnd(Model) error { return nil }
+func (r *ReduceLROnPlateau) Name() string { return "ReduceLROnPlateau" }
 
 // Wait is the number of epochs without improvement since the last reset.
 func (r *ReduceLROnPlateau) Wait() int { return r.st.Wait }

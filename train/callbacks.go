@@ -2,6 +2,7 @@ package train
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,7 +15,7 @@ import (
 // see them because the same map is passed along, as in Keras' CallbackList.
 type EpochLogs map[string]float64
 
-// Model is what callbacks act on (implemented by the training loop).
+// Model is what callbacks act on: Fit gives them its session's model.
 type Model interface {
 	// LearningRate returns the optimizer's current learning rate variable.
 	LearningRate() (float64, error)
@@ -23,30 +24,68 @@ type Model interface {
 	SetLearningRate(lr float64) error
 	// SaveWeights writes a complete SavedModel atomically to dir, replacing
 	// whatever dir held before (callbacks save to the same dir repeatedly).
+	// Fit may finish the write in the background; RestoreWeights and the end of
+	// Fit wait for it.
 	SaveWeights(dir string) error
 	RestoreWeights(dir string) error
 }
 
-// Callback is a training hook, called by the loop in list order.
+// Callback is a training hook with a name (Fit's errors and saved states use it). A
+// callback implements any of the hook interfaces below; Fit calls each hook of every
+// callback in the order the callbacks were given, as Keras' CallbackList does, and an error
+// says which callback and which hook failed.
 type Callback interface {
 	Name() string
+}
+
+// TrainBeginHook runs once before the first step (also when resuming).
+type TrainBeginHook interface {
 	OnTrainBegin(m Model) error
-	// OnEpochEnd gets the 0-based epoch, like Keras.
+}
+
+// StepEndHook runs after every training step with the epoch's running logs.
+type StepEndHook interface {
+	OnStepEnd(step StepLogs) error
+}
+
+// EpochEndHook runs after every epoch's validation, with Keras-style logs (0-based epoch,
+// like Keras). Returning ErrStopTraining (or an error wrapping it) ends training after this
+// epoch without an error, as setting Keras' model.stop_training does.
+type EpochEndHook interface {
 	OnEpochEnd(epoch int, logs EpochLogs, m Model) error
+}
+
+// TrainEndHook runs once after the last epoch (not after an error or an interruption). Every
+// callback's OnTrainEnd runs even if one fails, so files get closed.
+type TrainEndHook interface {
 	OnTrainEnd(m Model) error
-	// StopTraining reports a request to stop after the current epoch
-	// (Keras' model.stop_training = True).
+}
+
+// Stopper is a callback that may ask to stop after the current epoch (Keras'
+// model.stop_training = True), with the reason recorded in the summary.
+type Stopper interface {
 	StopTraining() bool
 }
 
-// StatefulCallback can carry its state across a resumed run so that the
-// resumed run makes the same decisions as an uninterrupted one. On resume
-// the loop calls UnmarshalState before OnTrainBegin; OnTrainBegin then keeps
-// the restored state instead of resetting it.
+// StatefulCallback can carry its state across a resumed run so that the resumed run makes
+// the same decisions as an uninterrupted one. On resume Fit calls UnmarshalState before
+// OnTrainBegin; OnTrainBegin then keeps the restored state instead of resetting it. The
+// state is saved in RUN/last under the callback's Name, which must be unique.
 type StatefulCallback interface {
 	Callback
 	MarshalState() (json.RawMessage, error)
 	UnmarshalState(state json.RawMessage) error
+}
+
+// ErrStopTraining is returned by an OnEpochEnd hook to end training after the epoch.
+var ErrStopTraining = errors.New("stop training")
+
+// StepLogs are a training step's figures: 0-based epoch and step (the step just run), the
+// steps in an epoch, and the epoch's running mean loss and accuracy, as Keras' progress bar
+// shows them.
+type StepLogs struct {
+	Epoch, Step, Steps int
+	Loss, Accuracy     float64
 }
 
 var (
@@ -56,47 +95,101 @@ var (
 	_ StatefulCallback = (*CSVLogger)(nil)
 )
 
+// EpochEndFunc makes a callback of a function called after every epoch: a metrics push, a
+// message, a custom stop rule (return ErrStopTraining).
+func EpochEndFunc(name string, fn func(epoch int, logs EpochLogs) error) Callback {
+	return epochEndFunc{name: name, fn: fn}
+}
+
+type epochEndFunc struct {
+	name string
+	fn   func(int, EpochLogs) error
+}
+
+func (f epochEndFunc) Name() string                                        { return f.name }
+func (f epochEndFunc) OnEpochEnd(epoch int, logs EpochLogs, _ Model) error { return f.fn(epoch, logs) }
+
+// StepEndFunc makes a callback of a function called after every step (a progress display).
+func StepEndFunc(name string, fn func(StepLogs) error) Callback {
+	return stepEndFunc{name: name, fn: fn}
+}
+
+type stepEndFunc struct {
+	name string
+	fn   func(StepLogs) error
+}
+
+func (f stepEndFunc) Name() string               { return f.name }
+func (f stepEndFunc) OnStepEnd(s StepLogs) error { return f.fn(s) }
+
 // Callbacks calls each hook in order and names the failing callback.
 type Callbacks []Callback
 
+func hookError(c Callback, hook string, err error) error {
+	return fmt.Errorf("callback %s: %s: %w", c.Name(), hook, err)
+}
+
+// OnTrainBegin runs every TrainBeginHook.
 func (cs Callbacks) OnTrainBegin(m Model) error {
 	for _, c := range cs {
-		if err := c.OnTrainBegin(m); err != nil {
-			return fmt.Errorf("callback %s: on_train_begin: %w", c.Name(), err)
+		if h, ok := c.(TrainBeginHook); ok {
+			if err := h.OnTrainBegin(m); err != nil {
+				return hookError(c, "on_train_begin", err)
+			}
 		}
 	}
 	return nil
 }
 
-func (cs Callbacks) OnEpochEnd(epoch int, logs EpochLogs, m Model) error {
+// OnStepEnd runs every StepEndHook.
+func (cs Callbacks) OnStepEnd(s StepLogs) error {
 	for _, c := range cs {
-		if err := c.OnEpochEnd(epoch, logs, m); err != nil {
-			return fmt.Errorf("callback %s: on_epoch_end: %w", c.Name(), err)
+		if h, ok := c.(StepEndHook); ok {
+			if err := h.OnStepEnd(s); err != nil {
+				return hookError(c, "on_step_end", err)
+			}
 		}
 	}
 	return nil
 }
 
-// OnTrainEnd runs every callback even if one fails (so files get closed),
-// and returns the first error.
+// OnEpochEnd runs every EpochEndHook; stop reports a hook that returned ErrStopTraining
+// (the later hooks still run, as Keras runs every callback of the epoch).
+func (cs Callbacks) OnEpochEnd(epoch int, logs EpochLogs, m Model) (stop bool, err error) {
+	for _, c := range cs {
+		if h, ok := c.(EpochEndHook); ok {
+			if err := h.OnEpochEnd(epoch, logs, m); errors.Is(err, ErrStopTraining) {
+				stop = true
+			} else if err != nil {
+				return stop, hookError(c, "on_epoch_end", err)
+			}
+		}
+	}
+	return stop, nil
+}
+
+// OnTrainEnd runs every TrainEndHook even if one fails (so files get closed), and returns
+// the first error.
 func (cs Callbacks) OnTrainEnd(m Model) error {
 	var first error
 	for _, c := range cs {
-		if err := c.OnTrainEnd(m); err != nil && first == nil {
-			first = fmt.Errorf("callback %s: on_train_end: %w", c.Name(), err)
+		if h, ok := c.(TrainEndHook); ok {
+			if err := h.OnTrainEnd(m); err != nil && first == nil {
+				first = hookError(c, "on_train_end", err)
+			}
 		}
 	}
 	return first
 }
 
-// StopTraining is true when any callback asked to stop.
-func (cs Callbacks) StopTraining() bool {
+// StopTraining is the first Stopper asking to stop, nil when none does.
+func (cs Callbacks) StopTraining() Callback {
 	for _, c := range cs {
-		if c.StopTraining() {
-			return true
+		if s, ok := c.(Stopper); ok && s.StopTraining() {
+			return c
 		}
 	}
-	return false
+	return nil
 }
 
 // MarshalState collects the state of every StatefulCallback by name.
@@ -112,7 +205,7 @@ func (cs Callbacks) MarshalState() (map[string]json.RawMessage, error) {
 		}
 		raw, err := s.MarshalState()
 		if err != nil {
-			return nil, fmt.Errorf("callback %s: marshal state: %w", c.Name(), err)
+			return nil, hookError(c, "marshal state", err)
 		}
 		states[c.Name()] = raw
 	}
@@ -130,10 +223,10 @@ func (cs Callbacks) UnmarshalState(states map[string]json.RawMessage) error {
 		}
 		raw, found := states[c.Name()]
 		if !found {
-			return fmt.Errorf("callback %s: no saved state to resume from", c.Name())
+			return fmt.Errorf("callback %s: no saved state to resume from (was it in the stopped run's callbacks?)", c.Name())
 		}
 		if err := s.UnmarshalState(raw); err != nil {
-			return fmt.Errorf("callback %s: unmarshal state: %w", c.Name(), err)
+			return hookError(c, "unmarshal state", err)
 		}
 	}
 	return nil

@@ -268,7 +268,7 @@ func runParity(t *testing.T, sc parityScenario, resumeAt int) parityRun {
 	}
 	m := newFakeModel(sc.InitialLR, sc.Metrics)
 	var run parityRun
-	if err := cb.OnTrainBegin(m); err != nil {
+	if err := (Callbacks{cb}).OnTrainBegin(m); err != nil {
 		t.Fatalf("OnTrainBegin: %v", err)
 	}
 	for epoch, raw := range sc.Logs {
@@ -284,18 +284,19 @@ func runParity(t *testing.T, sc parityScenario, resumeAt int) parityRun {
 			if err := cb.UnmarshalState(state); err != nil {
 				t.Fatalf("UnmarshalState: %v", err)
 			}
-			if err := cb.OnTrainBegin(m); err != nil {
+			if err := (Callbacks{cb}).OnTrainBegin(m); err != nil {
 				t.Fatalf("OnTrainBegin after resume: %v", err)
 			}
 		}
 		m.weights = epoch
 		logs := decodeLogs(t, raw)
 		nSaves := len(m.saves)
-		if err := cb.OnEpochEnd(epoch, logs, m); err != nil {
+		if _, err := (Callbacks{cb}).OnEpochEnd(epoch, logs, m); err != nil {
 			run.err, run.errAt = err, float64(epoch)
 			return run
 		}
-		rec := parityEpoch{LR: float64(m.lr), StopTraining: cb.StopTraining(), Saved: []string{}}
+		stop := (Callbacks{cb}).StopTraining() != nil
+		rec := parityEpoch{LR: float64(m.lr), StopTraining: stop, Saved: []string{}}
 		if lr, ok := logs["learning_rate"]; ok {
 			rec.LogsLearningRate = &lr
 		}
@@ -319,11 +320,11 @@ func runParity(t *testing.T, sc parityScenario, resumeAt int) parityRun {
 			rec.Best = jsonishFloat(best)
 		}
 		run.epochs = append(run.epochs, rec)
-		if cb.StopTraining() {
+		if stop {
 			break
 		}
 	}
-	if err := cb.OnTrainEnd(m); err != nil {
+	if err := (Callbacks{cb}).OnTrainEnd(m); err != nil {
 		t.Fatalf("OnTrainEnd: %v", err)
 	}
 	run.finalWeight = m.weights

@@ -131,11 +131,12 @@ func TestStateRoundTripThroughCallbacksList(t *testing.T) {
 				}
 			}
 			m.weights = epoch
-			if err := cbs.OnEpochEnd(epoch, EpochLogs{"loss": loss + 1, "val_loss": loss}, m); err != nil {
+			if _, err := cbs.OnEpochEnd(epoch, EpochLogs{"loss": loss + 1, "val_loss": loss}, m); err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, decision{m.lr, cbs.StopTraining()})
-			if cbs.StopTraining() {
+			stop := cbs.StopTraining() != nil
+			got = append(got, decision{m.lr, stop})
+			if stop {
 				break
 			}
 		}
@@ -169,7 +170,7 @@ func TestCallbacksWrapErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Callbacks{es}.OnEpochEnd(0, EpochLogs{"val_foo": 1}, plainModel{})
+	_, err = Callbacks{es}.OnEpochEnd(0, EpochLogs{"val_foo": 1}, plainModel{})
 	if err == nil || !strings.HasPrefix(err.Error(), "callback EarlyStopping: on_epoch_end: ") {
 		t.Fatalf("got %v", err)
 	}
@@ -182,7 +183,7 @@ func TestCallbacksWrapErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Callbacks{rl}.OnEpochEnd(0, EpochLogs{"val_loss": 1}, failing)
+	_, err = Callbacks{rl}.OnEpochEnd(0, EpochLogs{"val_loss": 1}, failing)
 	if !errors.Is(err, errNoLR) {
 		t.Errorf("want wrapped errNoLR, got %v", err)
 	}

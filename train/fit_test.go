@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -28,7 +29,7 @@ var (
 func faces(t *testing.T, classes []string) (*preprocess.Dataset, *preprocess.Dataset) {
 	t.Helper()
 	facesOnce.Do(func() {
-		p, err := preprocess.New(preprocess.Options{InputSize: 80, Face: preprocess.DefaultFaceOptions()})
+		p, err := preprocess.New(preprocess.Options{Height: 80, Width: 80, Face: preprocess.DefaultFaceOptions()})
 		if err != nil {
 			facesErr = err
 			return
@@ -45,29 +46,67 @@ func faces(t *testing.T, classes []string) (*preprocess.Dataset, *preprocess.Dat
 	return facesTrain, facesValid
 }
 
-func tinyRun(t *testing.T, out string, cfg Config) *Run {
+// recipeRun is a run of the recipe cfg on the tiny model and faces4, as the CLI runs it.
+type recipeRun struct {
+	m     *tfgraph.Model
+	src   *DatasetSource
+	valid Tensors
+	cfg   Config
+	out   string
+}
+
+func newRecipeRun(t *testing.T, out string, cfg Config) *recipeRun {
 	t.Helper()
-	m, err := tfgraph.Load(testutil.TinyModel(t), tfgraph.Options{Device: "cpu", XLA: "off"})
+	return newRecipeRunFrom(t, testutil.TinyModel(t), out, cfg)
+}
+
+func newRecipeRunFrom(t *testing.T, modelDir, out string, cfg Config) *recipeRun {
+	t.Helper()
+	m, err := tfgraph.Load(modelDir, tfgraph.Options{Device: "cpu", XLA: "off"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
 	tr, va := faces(t, m.Meta.Classes)
-	return &Run{Model: m, Train: tr, Valid: va, Config: cfg, Out: out}
+	in := preprocess.InputOf(m.Meta)
+	src, err := NewDatasetSource(tr, in, len(m.Meta.Classes), cfg.Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid, err := DatasetValidation(va, in, len(m.Meta.Classes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &recipeRun{m: m, src: src, valid: valid, cfg: cfg, out: out}
+}
+
+func (r *recipeRun) fit(ctx context.Context, resume *State, extra ...Option) (*Summary, error) {
+	opts, err := r.cfg.FitOptions(r.out, resume != nil, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	if resume != nil {
+		opts = append(opts, WithResume(resume))
+	}
+	return Fit(ctx, r.m, r.src, r.valid, append(opts, extra...)...)
 }
 
 // A short real run on faces4: the training loss goes down and the run directory holds the
-// history, plots, summary and a best model that Python reloads with trained weights.
+// history, summary, resume state and a best model that Python reloads with trained weights.
 func TestShortRealRun(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Epochs = 3
 	out := filepath.Join(t.TempDir(), "run")
-	s, err := tinyRun(t, out, cfg).Execute(context.Background(), nil)
+	s, err := newRecipeRun(t, out, cfg).fit(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.EpochsRun != 3 || s.BestEpoch < 1 || s.BestValLoss == nil {
 		t.Fatalf("summary %+v", s)
+	}
+	if s.Timing.Steps != 3*9 || s.Timing.TrainStepS <= 0 || s.Timing.FirstStepS <= 0 || s.Timing.ValidationS <= 0 ||
+		len(s.Timing.CheckpointBlockingPerEpochS) != 3 || s.Timing.TrainStepS > s.Timing.FitS {
+		t.Fatalf("timing %+v", s.Timing)
 	}
 	rows := readCSV(t, filepath.Join(out, "history.csv"))
 	if len(rows) != 4 || rows[0][0] != "epoch" {
@@ -86,7 +125,7 @@ func TestShortRealRun(t *testing.T) {
 	if !(last < first) {
 		t.Fatalf("training loss did not go down: %g -> %g", first, last)
 	}
-	for _, f := range []string{"best/saved_model.pb", "best/emotions.json", "last/train_state.json", "history.json", "summary.json", "loss.png", "accuracy.png"} {
+	for _, f := range []string{"best/saved_model.pb", "best/emotions.json", "last/train_state.json", "history.json", "summary.json"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Fatalf("run dir lacks %s", f)
 		}
@@ -112,20 +151,20 @@ func TestInterruptResumeEqualsUninterrupted(t *testing.T) {
 	cfg.Augment = &a
 	cfg.ClassWeights = "balanced"
 
-	whole, err := tinyRun(t, filepath.Join(t.TempDir(), "whole"), cfg).Execute(context.Background(), nil)
-	if err != nil {
+	wholeDir := filepath.Join(t.TempDir(), "whole")
+	if _, err := newRecipeRun(t, wholeDir, cfg).fit(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 
 	out := filepath.Join(t.TempDir(), "parts")
 	ctx, cancel := context.WithCancel(context.Background())
-	r := tinyRun(t, out, cfg)
-	r.AfterStep = func(epoch, step int) {
-		if epoch == 1 && step == 4 {
+	interrupt := StepEndFunc("interrupt", func(s StepLogs) error {
+		if s.Epoch == 1 && s.Step == 3 { // after the 4th step of the 2nd epoch
 			cancel()
 		}
-	}
-	if _, err := r.Execute(ctx, nil); !errors.Is(err, ErrInterrupted) {
+		return nil
+	})
+	if _, err := newRecipeRun(t, out, cfg).fit(ctx, nil, WithCallbacks(interrupt)); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("want ErrInterrupted, got %v", err)
 	}
 	st, err := LoadState(out)
@@ -135,20 +174,15 @@ func TestInterruptResumeEqualsUninterrupted(t *testing.T) {
 	if st.Epoch != 1 || st.Step != 4 {
 		t.Fatalf("saved at epoch %d step %d, want 1/4", st.Epoch, st.Step)
 	}
-	m, err := tfgraph.Load(LastDir(out), tfgraph.Options{Device: "cpu", XLA: "off"})
+	resumed := newRecipeRunFrom(t, LastDir(out), out, *st.Config)
+	parts, err := resumed.fit(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
-	resumed := &Run{Model: m, Train: r.Train, Valid: r.Valid, Config: st.Config, Out: out}
-	parts, err := resumed.Execute(context.Background(), st)
-	if err != nil {
-		t.Fatal(err)
+	if parts.EpochsRun != 3 {
+		t.Fatalf("resumed run has %d epochs, want 3", parts.EpochsRun)
 	}
-	if parts.EpochsRun != whole.EpochsRun {
-		t.Fatalf("resumed run has %d epochs, uninterrupted %d", parts.EpochsRun, whole.EpochsRun)
-	}
-	wantRows := readCSV(t, filepath.Join(filepath.Dir(whole.Best), "history.csv"))
+	wantRows := readCSV(t, filepath.Join(wholeDir, "history.csv"))
 	gotRows := readCSV(t, filepath.Join(out, "history.csv"))
 	if len(wantRows) != len(gotRows) {
 		t.Fatalf("history rows: resumed %d, uninterrupted %d", len(gotRows), len(wantRows))
@@ -161,18 +195,23 @@ func TestInterruptResumeEqualsUninterrupted(t *testing.T) {
 			}
 		}
 	}
+	// Resuming with the untrained model instead of last/ is refused, not silently trained.
+	wrong := newRecipeRun(t, filepath.Join(t.TempDir(), "wrong"), cfg)
+	if _, err := wrong.fit(context.Background(), st); err == nil || !strings.Contains(err.Error(), "last/") {
+		t.Fatalf("resume with a model that is not the run's last/: %v", err)
+	}
 }
 
 func TestNonFiniteLossStops(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Epochs = 2
 	out := filepath.Join(t.TempDir(), "run")
-	r := tinyRun(t, out, cfg)
+	r := newRecipeRun(t, out, cfg)
 	// An infinite step size turns the weights into inf, then NaN, within a step or two.
-	if _, err := r.Model.SetLearningRate(math.Inf(1)); err != nil {
+	if _, err := r.m.SetLearningRate(math.Inf(1)); err != nil {
 		t.Fatal(err)
 	}
-	_, err := r.Execute(context.Background(), nil)
+	_, err := r.fit(context.Background(), nil)
 	if !errors.Is(err, ErrNonFinite) {
 		t.Fatalf("want a non-finite loss error, got %v", err)
 	}
@@ -182,44 +221,36 @@ func TestNonFiniteLossStops(t *testing.T) {
 }
 
 func TestBadRunInput(t *testing.T) {
-	r := tinyRun(t, filepath.Join(t.TempDir(), "run"), DefaultConfig())
-	bad := *r
-	bad.Valid = &preprocess.Dataset{Classes: []string{"a", "b", "c", "d"}, Size: 80}
-	if _, err := bad.Execute(context.Background(), nil); err == nil {
+	r := newRecipeRun(t, filepath.Join(t.TempDir(), "run"), DefaultConfig())
+	tr, _ := faces(t, r.m.Meta.Classes)
+	in := preprocess.InputOf(r.m.Meta)
+	if _, err := NewDatasetSource(&preprocess.Dataset{Classes: []string{"a", "b", "c"}, Height: 80, Width: 80}, in, 4, r.cfg.Data()); err == nil {
 		t.Fatal("classes that do not match the model's were accepted")
 	}
-	ro := t.TempDir()
-	os.Chmod(ro, 0o500)
-	bad = *r
-	bad.Out = filepath.Join(ro, "run")
-	if os.Geteuid() != 0 { // root writes anywhere; the check below covers it
-		if _, err := bad.Execute(context.Background(), nil); err == nil {
-			t.Fatal("an unwritable --out was accepted")
-		}
+	small := in
+	small.Height, small.Width = 40, 40
+	if _, err := NewDatasetSource(tr, small, 4, r.cfg.Data()); err == nil || !strings.Contains(err.Error(), "80x80") {
+		t.Fatalf("crops of another size: %v", err)
 	}
 	file := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(file, nil, 0o644)
-	bad.Out = filepath.Join(file, "run")
-	if _, err := bad.Execute(context.Background(), nil); err == nil {
-		t.Fatal("an --out under a regular file was accepted")
+	if _, err := Fit(context.Background(), r.m, r.src, r.valid, WithRunDir(filepath.Join(file, "run"))); err == nil {
+		t.Fatal("a run directory under a regular file was accepted")
 	}
-	bad = *r
-	bad.Config.Epochs = 0
-	if _, err := bad.Execute(context.Background(), nil); err == nil {
+	if _, err := Fit(context.Background(), r.m, r.src, r.valid, WithEpochs(0)); err == nil {
 		t.Fatal("0 epochs accepted")
+	}
+	if _, err := Fit(context.Background(), r.m, badSource{}, r.valid); err == nil || !strings.Contains(err.Error(), "label values") {
+		t.Fatalf("a batch of the wrong shape: %v", err)
 	}
 }
 
-func TestWilson(t *testing.T) {
-	// By hand: p = 0.8125, n = 240, z = 1.96: centre (p + z²/2n)/(1 + z²/n) = 0.80757,
-	// half-width z·sqrt(p(1-p)/n + z²/4n²)/(1 + z²/n) = 0.04924.
-	ci := Wilson(195, 240)
-	if math.Abs(ci[0]-0.75833) > 1e-4 || math.Abs(ci[1]-0.85681) > 1e-4 {
-		t.Fatalf("Wilson(195, 240) = %v", ci)
-	}
-	if ci := Wilson(0, 10); ci[0] != 0 || ci[1] <= 0 {
-		t.Fatalf("Wilson(0, 10) = %v", ci)
-	}
+// badSource gives batches whose labels do not match the model's classes.
+type badSource struct{}
+
+func (badSource) StepsPerEpoch() int { return 2 }
+func (badSource) Next(context.Context) (Batch, error) {
+	return Batch{Images: make([]float32, 80*80*3), Labels: make([]float32, 3), N: 1}, nil
 }
 
 func readCSV(t *testing.T, path string) [][]string {
@@ -264,7 +295,7 @@ func TestSummaryBestEpochOnTies(t *testing.T) {
 		history = append(history, EpochRecord{Epoch: epoch + 1, Logs: logs})
 	}
 	var s Summary
-	s.fill(history, ck, nil, "val_accuracy")
+	s.fill(history, ck)
 	if m.saved["best"] != 1 || s.BestEpoch != 2 {
 		t.Fatalf("best/ holds epoch %d (0-based), summary says best epoch %d (1-based)", m.saved["best"], s.BestEpoch)
 	}

@@ -12,38 +12,46 @@ import (
 // stateFile is written inside RUN/last/, beside the variables it belongs to, in one atomic step.
 const stateFile = "train_state.json"
 
-// State is everything a resumed run needs to continue exactly where the interrupted one was.
+// State is everything a resumed Fit needs to continue exactly where the stopped one was. Fit
+// writes it into RUN/last/ with the variables it belongs to; LoadState reads it back, and
+// WithResume hands it to Fit with a model loaded from RUN/last.
 type State struct {
-	Config     Config                     `json:"config"`
-	Settings   map[string]any             `json:"settings,omitempty"`
-	Epoch      int                        `json:"epoch"`       // 0-based epoch in progress
-	Step       int                        `json:"step"`        // steps of that epoch already run
-	GlobalStep uint64                     `json:"global_step"` // seeds augmentation
-	Stream     streamPos                  `json:"stream"`
-	Partial    partialEpoch               `json:"partial"`
-	Seconds    float64                    `json:"seconds"` // of the epoch in progress
-	History    []EpochRecord              `json:"history"`
-	Callbacks  map[string]json.RawMessage `json:"callbacks"`
+	// Config is the recipe the run was started with, when it was given (WithRecipe).
+	Config *Config `json:"config,omitempty"`
+	// Settings are the caller's own facts about the run (WithSettings), e.g. its data folders.
+	Settings   map[string]any `json:"settings,omitempty"`
+	Epoch      int            `json:"epoch"`       // 0-based epoch in progress
+	Step       int            `json:"step"`        // steps of that epoch already run
+	GlobalStep uint64         `json:"global_step"` // steps run in all
+	// StartIterations is the optimizer's step count when the run began: a resumed model
+	// must be at StartIterations + GlobalStep, or it is not this run's last/.
+	StartIterations *int64        `json:"start_iterations,omitempty"`
+	Progress        EpochProgress `json:"partial"`
+	Seconds         float64       `json:"seconds"` // of the epoch in progress
+	History         []EpochRecord `json:"history"`
+	// Callbacks holds each StatefulCallback's state by name.
+	Callbacks map[string]json.RawMessage `json:"callbacks"`
 }
 
-// partialEpoch accumulates an epoch's training metrics the way Keras reports them: the loss
+// EpochProgress accumulates an epoch's training metrics the way Keras reports them: the loss
 // averaged over samples (each batch weighted by its size) and the accuracy weighted by the
 // sample weights.
-type partialEpoch struct {
+type EpochProgress struct {
 	LossSum    float64 `json:"loss_sum"`
 	Samples    float64 `json:"samples"`
 	HitsWeight float64 `json:"hits_weight"`
 	Weight     float64 `json:"weight"`
 }
 
-func (p *partialEpoch) add(r tfgraph.StepResult, n int, weightSum float64) {
+func (p *EpochProgress) add(r tfgraph.StepResult, n int, weightSum float64) {
 	p.LossSum += r.Loss * float64(n)
 	p.Samples += float64(n)
 	p.HitsWeight += r.Accuracy * weightSum
 	p.Weight += weightSum
 }
 
-func (p partialEpoch) means() (loss, accuracy float64) {
+// Means are the epoch's loss and accuracy so far.
+func (p EpochProgress) Means() (loss, accuracy float64) {
 	if p.Samples > 0 {
 		loss = p.LossSum / p.Samples
 	}
@@ -57,18 +65,15 @@ func (p partialEpoch) means() (loss, accuracy float64) {
 type EpochRecord struct {
 	Epoch   int       `json:"epoch"` // 1-based, as Keras prints it
 	Logs    EpochLogs `json:"logs"`
-	Seconds float64   `json:"seconds"`
+	Seconds float64   `json:"seconds"` // training steps only: validation and checkpoints are not in it
 }
 
-// LastDir is where a run's resumable state lives.
-func LastDir(run string) string { return filepath.Join(run, "last") }
-
-// LoadState reads RUN/last/train_state.json.
+// LoadState reads the resume state of the run directory run (RUN/last/train_state.json).
 func LoadState(run string) (*State, error) {
-	path := filepath.Join(LastDir(run), stateFile)
+	path := filepath.Join(Layout(run).Last(), stateFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("resume %s: %w (was the run started with this version of emotions?)", run, err)
+		return nil, fmt.Errorf("resume %s: %w (is it a run directory written by emotions' training?)", run, err)
 	}
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {

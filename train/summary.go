@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/emotions-dev/emotions/classify"
 	"github.com/emotions-dev/emotions/internal/atomicfs"
 	"github.com/emotions-dev/emotions/tfgraph"
 )
 
-// Summary is RUN/summary.json: what ran, how it ended, and where the best model is.
+// Summary is RUN/summary.json: what ran, how it ended, where the best model is and where
+// the time went.
 type Summary struct {
-	Settings        Config            `json:"settings"`
+	// Settings is the recipe (WithRecipe), if one was given.
+	Settings *Config `json:"settings,omitempty"`
+	// Extra are the caller's settings (WithSettings): the CLI records its data folders.
 	Extra           map[string]any    `json:"data,omitempty"`
 	EpochsRun       int               `json:"epochs_run"`
 	BestEpoch       int               `json:"best_epoch"` // 1-based; 0 when nothing was saved
@@ -20,23 +24,52 @@ type Summary struct {
 	Final           EpochLogs         `json:"final,omitempty"`
 	StopReason      string            `json:"stop_reason"`
 	WallSeconds     float64           `json:"wall_seconds"`
-	ImagesPerSecond float64           `json:"images_per_second"`
-	Best            string            `json:"best_model"`
+	ImagesPerSecond float64           `json:"images_per_second"` // training steps only
+	Best            string            `json:"best_model,omitempty"`
 	Versions        map[string]string `json:"versions"`
+	Timing          Timing            `json:"timing"`
+	// Test is the evaluation of the best model on a test set, when the caller ran one
+	// (`emotions train --test`).
+	Test *classify.Report `json:"test,omitempty"`
+}
+
+// Timing is where a run's wall time went. Fit fills the training phases; the caller fills
+// what happens around Fit (loading the model, preprocessing, the test evaluation).
+type Timing struct {
+	LoadModelS  float64 `json:"load_model_s"`
+	PreprocessS float64 `json:"preprocess_s"`
+	// FirstStepS is the first TrainStep call: TensorFlow optimises the graph then.
+	FirstStepS float64 `json:"first_step_s"`
+	// TrainStepS is the time inside all TrainStep calls (the first included): the
+	// TensorFlow kernels; everything else is overhead.
+	TrainStepS  float64 `json:"train_step_s"`
+	Steps       int     `json:"steps"`
+	ValidationS float64 `json:"validation_s"`
+	// CheckpointBlockingS is how long the loop waited for checkpoints (best/, last/):
+	// snapshots of the variables, and writes it had to wait for.
+	CheckpointBlockingS         float64   `json:"checkpoint_blocking_s"`
+	CheckpointBlockingPerEpochS []float64 `json:"checkpoint_blocking_per_epoch_s"`
+	TestS                       float64   `json:"test_s"`
+	FitS                        float64   `json:"fit_s"`
 }
 
 // fill takes the best epoch as the checkpoint's: the first epoch whose logs hold the best
 // monitored value. ModelCheckpoint saves only on a strict improvement (Keras' rule), so a later
-// epoch that ties it was not saved: RUN/best/ holds the first.
-func (s *Summary) fill(history []EpochRecord, ckpt *ModelCheckpoint, early *EarlyStopping, monitor string) {
+// epoch that ties it was not saved: its directory holds the first.
+func (s *Summary) fill(history []EpochRecord, ckpt *ModelCheckpoint) {
 	s.EpochsRun = len(history)
 	if len(history) > 0 {
 		s.Final = history[len(history)-1].Logs
 	}
+	if ckpt == nil {
+		return
+	}
+	s.Best = ckpt.cfg.Filepath
 	best, ok := ckpt.Best()
 	if !ok {
 		return
 	}
+	monitor := ckpt.cfg.Monitor
 	for i := range history {
 		if v, has := history[i].Logs[monitor]; has && (v == best || float32(v) == float32(best)) {
 			s.BestEpoch = history[i].Epoch
@@ -64,25 +97,21 @@ func versions(m *tfgraph.Model) map[string]string {
 	}
 }
 
-func writeSummary(p runDir, s *Summary) error {
+// WriteSummary writes the summary to the run directory's summary.json, atomically (callers
+// that add to a summary Fit returned, such as a test evaluation, write it again).
+func WriteSummary(run string, s *Summary) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode summary: %w", err)
 	}
-	return atomicfs.WriteFile(p.summary, append(b, '\n'), 0o644)
+	return atomicfs.WriteFile(Layout(run).Summary(), append(b, '\n'), 0o644)
 }
 
-// writeHistory writes history.json and the two plots.
-func writeHistory(p runDir, history []EpochRecord) error {
+// writeHistory writes a run directory's history.json.
+func writeHistory(run string, history []EpochRecord) error {
 	b, err := json.MarshalIndent(history, "", " ")
 	if err != nil {
 		return fmt.Errorf("encode history: %w", err)
 	}
-	if err := atomicfs.WriteFile(p.history, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	if err := PlotHistory(p.lossPNG, history, "loss", "Train history: loss"); err != nil {
-		return err
-	}
-	return PlotHistory(p.accPNG, history, "accuracy", "Train history: accuracy")
+	return atomicfs.WriteFile(Layout(run).History(), append(b, '\n'), 0o644)
 }

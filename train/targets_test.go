@@ -68,49 +68,67 @@ func TestReadSoftTargets(t *testing.T) {
 	}
 }
 
-// The feeder turns a soft target into the step's y_true as Keras' label smoothing does,
+// tiny8 is the input of 8x8 RGB crops, the smallest a preprocessor takes.
+var tiny8 = preprocess.Input{Height: 8, Width: 8, Channels: 3, Norm: savedmodel.Rescale}
+
+func tinyDataset(labels []int32, files []string) *preprocess.Dataset {
+	d := &preprocess.Dataset{Classes: []string{"a", "b"}, Height: 8, Width: 8, Labels: labels, Files: files}
+	for range labels {
+		d.Crops = append(d.Crops, make([]uint8, 8*8*3))
+	}
+	return d
+}
+
+// The source turns a soft target into the step's y_true as Keras' label smoothing does,
 // (1 - s) * y + s / k, and leaves the class weight to the folder's class.
-func TestFeederSoftTargets(t *testing.T) {
-	d := &preprocess.Dataset{Classes: []string{"a", "b"}, Size: 2,
-		Crops: [][]uint8{make([]uint8, 12), make([]uint8, 12), make([]uint8, 12)}, Labels: []int32{0, 1, 1}}
-	cfg := DefaultConfig()
+func TestSourceSoftTargets(t *testing.T) {
+	d := tinyDataset([]int32{0, 1, 1}, nil)
+	cfg := DefaultConfig().Data()
+	cfg.BatchSize = 2
 	cfg.LabelSmoothing, cfg.ClassWeights = 0.2, "balanced"
-	targets := [][]float32{nil, {0.7, 0.3}, nil}
-	f := newFeeder(d, targets, cfg, savedmodel.Rescale, 2)
-	b := f.assemble([]int{0, 1, 2}, nil)
+	cfg.Targets = [][]float32{nil, {0.7, 0.3}, nil}
+	src, err := NewDatasetSource(d, tiny8, 2, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := src.assemble([]int{0, 1, 2}, 0)
 	want := []float32{0.9, 0.1, 0.66, 0.34, 0.1, 0.9}
 	for i, w := range want {
-		if math.Abs(float64(b.labels[i]-w)) > 1e-6 {
-			t.Fatalf("labels %v, want %v", b.labels, want)
+		if math.Abs(float64(b.Labels[i]-w)) > 1e-6 {
+			t.Fatalf("labels %v, want %v", b.Labels, want)
 		}
 	}
-	if b.weights[0] != 1.5 || b.weights[1] != 0.75 || b.weights[2] != 0.75 {
-		t.Errorf("weights %v, want the folders' balanced weights [1.5 0.75 0.75]", b.weights)
+	if b.Weights[0] != 1.5 || b.Weights[1] != 0.75 || b.Weights[2] != 0.75 {
+		t.Errorf("weights %v, want the folders' balanced weights [1.5 0.75 0.75]", b.Weights)
 	}
 }
 
 // With person weights every person of a class weighs the same (the class keeps its total),
 // and balanced class weights apply on top.
-func TestFeederPersonWeights(t *testing.T) {
-	d := &preprocess.Dataset{Classes: []string{"a", "b"}, Size: 2, Labels: []int32{0, 0, 0, 0, 1, 1},
-		Files: []string{"a/Ann_Lee_0001.jpg", "a/Ann_Lee_0002.jpg", "a/Ann_Lee_0003.jpg", "a/Bo_0001.jpg",
-			"b/Ann_Lee_0004.jpg", "b/Cy_7.png"}}
-	for range d.Labels {
-		d.Crops = append(d.Crops, make([]uint8, 12))
-	}
-	cfg := DefaultConfig()
+func TestSourcePersonWeights(t *testing.T) {
+	d := tinyDataset([]int32{0, 0, 0, 0, 1, 1}, []string{"a/Ann_Lee_0001.jpg", "a/Ann_Lee_0002.jpg", "a/Ann_Lee_0003.jpg", "a/Bo_0001.jpg",
+		"b/Ann_Lee_0004.jpg", "b/Cy_7.png"})
+	cfg := DefaultConfig().Data()
+	cfg.BatchSize = 2
 	cfg.PersonWeights = true
-	b := newFeeder(d, nil, cfg, savedmodel.Rescale, 2).assemble([]int{0, 1, 2, 3, 4, 5}, nil)
+	src, err := NewDatasetSource(d, tiny8, 2, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := src.assemble([]int{0, 1, 2, 3, 4, 5}, 0)
 	// class a: 4 photos of 2 people, each person worth 2; class b: 2 people with one photo each.
 	want := []float32{2.0 / 3, 2.0 / 3, 2.0 / 3, 2, 1, 1}
 	for i, w := range want {
-		if math.Abs(float64(b.weights[i]-w)) > 1e-6 {
-			t.Fatalf("person weights %v, want %v", b.weights, want)
+		if math.Abs(float64(b.Weights[i]-w)) > 1e-6 {
+			t.Fatalf("person weights %v, want %v", b.Weights, want)
 		}
 	}
 	cfg.ClassWeights = "balanced" // a: 6/(2*4) = 0.75, b: 6/(2*2) = 1.5
-	b = newFeeder(d, nil, cfg, savedmodel.Rescale, 2).assemble([]int{0, 3, 4}, nil)
-	if math.Abs(float64(b.weights[0])-0.5) > 1e-6 || b.weights[1] != 1.5 || b.weights[2] != 1.5 {
-		t.Errorf("person x class weights %v, want [0.5 1.5 1.5]", b.weights)
+	if src, err = NewDatasetSource(d, tiny8, 2, cfg); err != nil {
+		t.Fatal(err)
+	}
+	b = src.assemble([]int{0, 3, 4}, 0)
+	if math.Abs(float64(b.Weights[0])-0.5) > 1e-6 || b.Weights[1] != 1.5 || b.Weights[2] != 1.5 {
+		t.Errorf("person x class weights %v, want [0.5 1.5 1.5]", b.Weights)
 	}
 }

@@ -14,12 +14,12 @@ import (
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
 
+	"github.com/emotions-dev/emotions/classify"
 	"github.com/emotions-dev/emotions/preprocess"
-	"github.com/emotions-dev/emotions/tfserving"
 )
 
 // annotate writes DIR/<name>.png: the upright image with the face box and the label drawn.
-func annotate(prep *preprocess.Preprocessor, file, dir string, p tfserving.Prediction) error {
+func annotate(prep *preprocess.Preprocessor, file, dir string, p classify.Prediction) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err

@@ -7,8 +7,10 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
+	"github.com/emotions-dev/emotions/classify"
+	"github.com/emotions-dev/emotions/internal/termui"
+	"github.com/emotions-dev/emotions/plots"
 	"github.com/emotions-dev/emotions/preprocess"
 	"github.com/emotions-dev/emotions/savedmodel"
 	"github.com/emotions-dev/emotions/train"
@@ -30,17 +32,21 @@ func defaultCacheDir() string {
 	return ""
 }
 
-func newPreprocessor(c *cli.Context, meta savedmodel.Metadata) (*preprocess.Preprocessor, error) {
+// preprocessOptions are the model's preprocessing options with the data flags applied.
+func preprocessOptions(c *cli.Context, meta savedmodel.Metadata) preprocess.Options {
 	opts := preprocess.OptionsFor(meta)
 	if mp := c.Int64("max-megapixels"); mp > 0 {
 		opts.MaxPixels = mp * 1_000_000
 	}
-	return preprocess.New(opts)
+	return opts
+}
+
+func newPreprocessor(c *cli.Context, meta savedmodel.Metadata) (*preprocess.Preprocessor, error) {
+	return preprocess.New(preprocessOptions(c, meta))
 }
 
 func loadOptions(c *cli.Context, desc string) preprocess.LoadOptions {
-	return preprocess.LoadOptions{Workers: c.Int("workers"), CacheDir: c.String("cache"), Progress: true,
-		ProgressOut: os.Stderr, Description: desc}
+	return preprocess.LoadOptions{Workers: c.Int("workers"), CacheDir: c.String("cache"), Progress: termui.Preprocess(os.Stderr, desc)}
 }
 
 // loadDataset reads DIR/<class>/* and reports rejected files on stderr, naming each.
@@ -63,20 +69,12 @@ func loadDataset(c *cli.Context, prep *preprocess.Preprocessor, dir string, clas
 	return d, nil
 }
 
-// terminalOrNil returns f when it is a terminal (progress bars), else nil.
-func terminalOrNil(f *os.File) *os.File {
-	if term.IsTerminal(int(f.Fd())) {
-		return f
-	}
-	return nil
-}
-
 // modelMeta reads the metadata of --model when given, else the defaults (80x80, [0,1]).
 func modelMeta(path string) (savedmodel.Metadata, error) {
 	if path == "" {
 		return savedmodel.Default(), nil
 	}
-	return savedmodel.ReadMetadata(resolveModel(path))
+	return savedmodel.ReadMetadata(train.ResolveModel(path))
 }
 
 func preprocessCommand() *cli.Command {
@@ -104,10 +102,11 @@ func preprocessCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := preprocess.WriteNPZ(c.String("out"), d, meta.Normalization); err != nil {
+			in := preprocess.InputOf(meta)
+			if err := preprocess.WriteNPZ(c.String("out"), d, in); err != nil {
 				return err
 			}
-			fmt.Printf("wrote %s: x [%d,%d,%d,3] float32 (%s normalisation)\n", c.String("out"), len(d.Labels), d.Size, d.Size, meta.Normalization.Mode)
+			fmt.Printf("wrote %s: x [%d,%d,%d,%d] float32 (%s normalisation)\n", c.String("out"), len(d.Labels), in.Height, in.Width, in.Channels, meta.Normalization.Mode)
 			if dir := c.String("crops"); dir != "" {
 				if err := preprocess.WriteContactSheets(dir, d); err != nil {
 					return err
@@ -131,24 +130,17 @@ func evaluateCommand() *cli.Command {
 			&cli.StringFlag{Name: "confusion", Usage: "also draw the confusion matrix into this PNG"},
 		),
 		Action: func(c *cli.Context) error {
-			m, prep, err := openModelAndPreprocessor(c)
+			m, cl, err := openClassifier(c)
 			if err != nil {
 				return err
 			}
 			defer m.Close()
-			d, err := loadDataset(c, prep, c.String("data"), m.Meta.Classes, "evaluate", true)
-			if err != nil {
-				return err
-			}
-			if len(d.Labels) == 0 {
-				return fmt.Errorf("evaluate: no usable image in %s", c.String("data"))
-			}
-			report, err := train.Evaluate(m, d, c.Int("batch-size"))
+			report, err := evaluateDir(c, cl, c.String("data"))
 			if err != nil {
 				return err
 			}
 			if path := c.String("confusion"); path != "" {
-				if err := train.PlotConfusion(path, report); err != nil {
+				if err := plots.PlotConfusion(path, report); err != nil {
 					return err
 				}
 			}
@@ -161,7 +153,20 @@ func evaluateCommand() *cli.Command {
 	}
 }
 
-func printReport(r *train.Report) {
+// evaluateDir scores the classifier on the class folders of dir: what `emotions evaluate`
+// and `emotions train --test` print.
+func evaluateDir(c *cli.Context, cl *classify.Classifier, dir string) (*classify.Report, error) {
+	d, err := loadDataset(c, cl.Prep, dir, cl.Classes, "evaluate", true)
+	if err != nil {
+		return nil, err
+	}
+	if len(d.Labels) == 0 {
+		return nil, fmt.Errorf("evaluate: no usable image in %s", dir)
+	}
+	return cl.Evaluate(c.Context, d)
+}
+
+func printReport(r *classify.Report) {
 	fmt.Printf("accuracy %.4f (95%% CI %.4f-%.4f) on %d images, loss %.4f\n", r.Accuracy, r.AccuracyCI95[0], r.AccuracyCI95[1], r.N, r.Loss)
 	fmt.Printf("\n%-10s %9s %9s %9s %6s\n", "class", "precision", "recall", "f1", "n")
 	for _, name := range r.Classes {

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/emotions-dev/emotions/preprocess"
+	"github.com/emotions-dev/emotions/classify"
 	"github.com/emotions-dev/emotions/tfgraph"
+	"github.com/emotions-dev/emotions/train"
 )
 
 // deviceFlags are global: every command opens its session with the same device options.
@@ -38,27 +38,12 @@ func sessionOptions(c *cli.Context) tfgraph.Options {
 	}
 }
 
-// resolveModel accepts a model directory or a run directory (then its best/ model).
-func resolveModel(path string) string {
-	if path == "" {
-		return path
-	}
-	if _, err := os.Stat(filepath.Join(path, "saved_model.pb")); err == nil {
-		return path
-	}
-	best := filepath.Join(path, "best")
-	if _, err := os.Stat(filepath.Join(best, "saved_model.pb")); err == nil {
-		return best
-	}
-	return path
-}
-
 // openModel loads --model (or PATH) with the global device options.
 func openModel(c *cli.Context, path string) (*tfgraph.Model, error) {
 	if path == "" {
 		return nil, cli.Exit("no model: pass --model DIR (a model from `emotions new-model` or a run directory)", 2)
 	}
-	m, err := tfgraph.Load(resolveModel(path), sessionOptions(c))
+	m, err := tfgraph.Load(train.ResolveModel(path), sessionOptions(c))
 	if err != nil {
 		return nil, err
 	}
@@ -74,18 +59,20 @@ func usageError(format string, args ...any) error {
 	return cli.Exit(fmt.Sprintf(format, args...), 2)
 }
 
-// openModelAndPreprocessor opens --model and a preprocessor configured from its metadata.
-func openModelAndPreprocessor(c *cli.Context) (*tfgraph.Model, *preprocess.Preprocessor, error) {
+// openClassifier opens --model and the classification pipeline configured from its metadata
+// (and the preprocessing flags).
+func openClassifier(c *cli.Context) (*tfgraph.Model, *classify.Classifier, error) {
 	m, err := openModel(c, c.String("model"))
 	if err != nil {
 		return nil, nil, err
 	}
-	prep, err := newPreprocessor(c, m.Meta)
+	cl, err := classify.New(m, preprocessOptions(c, m.Meta))
 	if err != nil {
 		m.Close()
 		return nil, nil, err
 	}
-	return m, prep, nil
+	cl.BatchSize = c.Int("batch-size")
+	return m, cl, nil
 }
 
 // printJSON writes v to stdout as indented JSON: the --json output of every command.

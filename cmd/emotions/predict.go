@@ -7,11 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/emotions-dev/emotions/classify"
 	"github.com/urfave/cli/v2"
-
-	"github.com/emotions-dev/emotions/preprocess"
-	"github.com/emotions-dev/emotions/tfgraph"
-	"github.com/emotions-dev/emotions/tfserving"
 )
 
 func predictCommand() *cli.Command {
@@ -35,15 +32,14 @@ func predictCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			m, prep, err := openModelAndPreprocessor(c)
+			m, cl, err := openClassifier(c)
 			if err != nil {
 				return err
 			}
 			defer m.Close()
 			o := loadOptions(c, "predict")
 			o.CacheDir = "" // one-off photos: caching them only fills the disk
-			results := preprocess.LoadFiles(files, prep, o)
-			preds, err := predictResults(m, results, c.Int("batch-size"))
+			preds, _, err := cl.Files(c.Context, files, o)
 			if err != nil {
 				return err
 			}
@@ -52,7 +48,7 @@ func predictCommand() *cli.Command {
 					if p.Error != nil {
 						continue
 					}
-					if err := annotate(prep, files[i], dir, p); err != nil {
+					if err := annotate(cl.Prep, files[i], dir, p); err != nil {
 						fmt.Fprintf(os.Stderr, "annotate %s: %v\n", files[i], err)
 					}
 				}
@@ -68,53 +64,7 @@ func predictCommand() *cli.Command {
 	}
 }
 
-// predictResults runs the accepted crops through serve in batches; rejected files keep
-// their error.
-func predictResults(m *tfgraph.Model, results []preprocess.Result, batchSize int) ([]tfserving.Prediction, error) {
-	classes := m.Meta.Classes
-	size := m.Meta.InputSize * m.Meta.InputSize * 3
-	probs := make([][]float32, len(results))
-	var pending []int
-	x := make([]float32, 0, batchSize*size)
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		p, err := m.Predict(x, len(pending))
-		if err != nil {
-			return err
-		}
-		for j, i := range pending {
-			probs[i] = p[j*len(classes) : (j+1)*len(classes)]
-		}
-		pending, x = pending[:0], x[:0]
-		return nil
-	}
-	for i, r := range results {
-		if r.Err != nil {
-			continue
-		}
-		at := len(x)
-		x = x[:at+size]
-		preprocess.Normalize(r.Crop, m.Meta.Normalization, x[at:])
-		pending = append(pending, i)
-		if len(pending) == batchSize {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	out := make([]tfserving.Prediction, len(results))
-	for i, r := range results {
-		out[i] = tfserving.NewPrediction(r.File, r, probs[i], classes)
-	}
-	return out, nil
-}
-
-func predictionLine(p tfserving.Prediction, classes []string) string {
+func predictionLine(p classify.Prediction, classes []string) string {
 	if p.Error != nil {
 		return fmt.Sprintf("%s: error: %s", p.File, *p.Error)
 	}

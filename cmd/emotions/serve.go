@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/emotions-dev/emotions/tfserving"
+	"github.com/emotions-dev/emotions/train"
 )
 
 func exportCommand() *cli.Command {
@@ -31,7 +32,7 @@ func exportCommand() *cli.Command {
 			if c.Int64("version") < 0 {
 				return usageError("--version %d: versions are positive integers", c.Int64("version"))
 			}
-			dir, err := tfserving.Export(resolveModel(c.String("model")), c.String("out"), c.Int64("version"))
+			dir, err := tfserving.Export(train.ResolveModel(c.String("model")), c.String("out"), c.Int64("version"))
 			if err != nil {
 				return err
 			}
@@ -83,7 +84,7 @@ func serveCommand() *cli.Command {
 			cfg.ModelName = c.String("model-name")
 			cfg.ModelBase = c.String("model-base")
 			if c.String("model") != "" {
-				cfg.ModelDir = resolveModel(c.String("model"))
+				cfg.ModelDir = train.ResolveModel(c.String("model"))
 			}
 			cfg.NumVersions = c.Int("num-versions")
 			cfg.VersionLabels = labels

@@ -6,12 +6,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/emotions-dev/emotions/classify"
+	"github.com/emotions-dev/emotions/internal/termui"
+	"github.com/emotions-dev/emotions/plots"
 	"github.com/emotions-dev/emotions/preprocess"
+	"github.com/emotions-dev/emotions/tfgraph"
 	"github.com/emotions-dev/emotions/train"
 )
 
@@ -55,6 +61,8 @@ func trainCommand() *cli.Command {
 			&cli.Float64Flag{Name: "min-lr", Value: d.Callbacks.MinLR, Usage: "ReduceLROnPlateau min_lr"},
 			&cli.BoolFlag{Name: "no-reduce-lr", Usage: "keep the learning rate fixed"},
 			&cli.BoolFlag{Name: "save-every-epoch", Usage: "ModelCheckpoint without save_best_only (best/ then holds the last epoch)"},
+			&cli.StringFlag{Name: "backup-every", Value: "1", Usage: "write last/ (the resume state) every N epochs (a number) or every period (a duration: 10m); it is also written at the end and at once on Ctrl-C"},
+			&cli.StringFlag{Name: "test", Usage: "class folders to evaluate best/ on at the end, in the same process (printed as `emotions evaluate` does and recorded in summary.json)"},
 			&cli.BoolFlag{Name: "deterministic", Usage: "ask TensorFlow for deterministic ops (TF_DETERMINISTIC_OPS=1): reproducible, slower"},
 			&cli.BoolFlag{Name: "json", Usage: "print summary.json at the end (epoch lines go to stderr)"},
 		),
@@ -73,66 +81,80 @@ func runTrain(c *cli.Context) error {
 	if err := train.CheckWritable(spec.out); err != nil {
 		return err
 	}
+	start := time.Now()
 	model, err := openModel(c, spec.model)
 	if err != nil {
 		return err
 	}
 	defer model.Close()
+	loadModel := time.Since(start)
 	var soft *train.SoftTargets // read before the hours of preprocessing and training
 	if spec.cfg.SoftTargets != "" {
 		if soft, err = train.ReadSoftTargets(spec.cfg.SoftTargets, model.Meta.Classes); err != nil {
 			return err
 		}
 	}
-	prep, err := newPreprocessor(c, model.Meta)
+	cl, err := classify.New(model, preprocessOptions(c, model.Meta))
 	if err != nil {
 		return err
 	}
-	trainSet, err := loadDataset(c, prep, spec.train, model.Meta.Classes, "train", false)
+	start = time.Now()
+	trainSet, validSet, err := loadTrainingData(c, cl, spec, resume)
 	if err != nil {
 		return err
 	}
-	validSet, err := loadDataset(c, prep, spec.valid, model.Meta.Classes, "valid", spec.cfg.ValidSubset)
-	if errors.Is(err, preprocess.ErrClassMissing) {
-		return fmt.Errorf("%w (--valid-subset accepts validation folders that cover only some classes)", err)
-	}
+	preprocessing := time.Since(start)
+	targets, err := softTargetRows(soft, spec.train, trainSet)
 	if err != nil {
 		return err
 	}
-	if len(validSet.Labels) == 0 {
-		return fmt.Errorf("%s: no usable validation image of any of the classes %s", spec.valid, strings.Join(model.Meta.Classes, ", "))
+	in := preprocess.InputOf(model.Meta)
+	data := spec.cfg.Data()
+	data.Targets = targets
+	src, err := train.NewDatasetSource(trainSet, in, len(model.Meta.Classes), data)
+	if err != nil {
+		return err
+	}
+	valid, err := train.DatasetValidation(validSet, in, len(model.Meta.Classes))
+	if err != nil {
+		return err
 	}
 	logOut := os.Stdout
 	if c.Bool("json") {
 		logOut = os.Stderr
 	}
-	if err := checkResumedData(resume, "train", spec.train, len(trainSet.Labels)); err != nil {
-		return err
+	opts, err := spec.cfg.FitOptions(spec.out, resume != nil, logOut)
+	if err != nil {
+		return usageError("%v", err)
 	}
-	if err := checkResumedData(resume, "valid", spec.valid, len(validSet.Labels)); err != nil {
-		return err
-	}
-	settings := recordedDataPaths(spec.out, map[string]string{"train": spec.train, "valid": spec.valid})
+	settings := train.RecordDataPaths(spec.out, map[string]string{"train": spec.train, "valid": spec.valid})
 	settings["model"], settings["train_images"], settings["valid_images"] = spec.model, len(trainSet.Labels), len(validSet.Labels)
+	var history []train.EpochRecord
 	if resume != nil {
 		settings["model"] = resume.Settings["model"] // the model the run started from, not its last/
+		history = resume.History
+		opts = append(opts, train.WithResume(resume))
 	}
-	targets, err := softTargetRows(soft, spec.train, trainSet)
-	if err != nil {
-		return err
-	}
-	run := &train.Run{
-		Model: model, Train: trainSet, Valid: validSet, Targets: targets, Config: spec.cfg, Out: spec.out,
-		Settings: settings,
-		Log:      logOut, Progress: terminalOrNil(os.Stderr),
+	opts = append(opts, train.WithSettings(settings), train.WithCallbacks(plots.History(spec.out, history)))
+	if bar := termui.EpochBar(os.Stderr, spec.cfg.Epochs); bar != nil {
+		opts = append(opts, train.WithCallbacks(bar))
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	summary, err := run.Execute(ctx, resume)
+	summary, err := train.Fit(ctx, model, src, valid, opts...)
 	if errors.Is(err, train.ErrInterrupted) {
 		return cli.Exit(fmt.Sprintf("emotions: %v (run: %s)", err, spec.out), 130)
 	}
 	if err != nil {
+		return err
+	}
+	summary.Timing.LoadModelS, summary.Timing.PreprocessS = loadModel.Seconds(), preprocessing.Seconds()
+	if spec.test != "" {
+		if summary.Test, err = testBest(c, model, cl, summary, spec.test); err != nil {
+			return err
+		}
+	}
+	if err := train.WriteSummary(spec.out, summary); err != nil {
 		return err
 	}
 	if c.Bool("json") {
@@ -146,13 +168,69 @@ func runTrain(c *cli.Context) error {
 	if summary.BestValLoss != nil && summary.BestValAccuracy != nil {
 		fmt.Printf(" (val_loss %.4f, val_accuracy %.4f)", *summary.BestValLoss, *summary.BestValAccuracy)
 	}
-	fmt.Printf("\nbest model: %s\nplots: %s, %s\n", summary.Best, filepath.Join(spec.out, "loss.png"), filepath.Join(spec.out, "accuracy.png"))
+	fmt.Printf("\nbest model: %s\nplots: %s, %s\n", summary.Best, filepath.Join(spec.out, plots.LossFile), filepath.Join(spec.out, plots.AccuracyFile))
+	if summary.Test != nil {
+		fmt.Printf("test: accuracy %.4f (95%% CI %.4f-%.4f) on %d images (%s)\n", summary.Test.Accuracy,
+			summary.Test.AccuracyCI95[0], summary.Test.AccuracyCI95[1], summary.Test.N, spec.test)
+	}
 	return nil
 }
 
+// loadTrainingData preprocesses the training and validation folders and checks a resumed
+// run still has its data.
+func loadTrainingData(c *cli.Context, cl *classify.Classifier, spec trainPaths, resume *train.State) (*preprocess.Dataset, *preprocess.Dataset, error) {
+	classes := cl.Classes
+	trainSet, err := loadDataset(c, cl.Prep, spec.train, classes, "train", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	validSet, err := loadDataset(c, cl.Prep, spec.valid, classes, "valid", spec.cfg.ValidSubset)
+	if errors.Is(err, preprocess.ErrClassMissing) {
+		return nil, nil, fmt.Errorf("%w (--valid-subset accepts validation folders that cover only some classes)", err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(validSet.Labels) == 0 {
+		return nil, nil, fmt.Errorf("%s: no usable validation image of any of the classes %s", spec.valid, strings.Join(classes, ", "))
+	}
+	if err := train.CheckResumedData(resume, "train", spec.train, len(trainSet.Labels)); err != nil {
+		return nil, nil, err
+	}
+	if err := train.CheckResumedData(resume, "valid", spec.valid, len(validSet.Labels)); err != nil {
+		return nil, nil, err
+	}
+	return trainSet, validSet, nil
+}
+
+// testBest evaluates the run's best model on dir in this process: best/'s variables are
+// restored into the session the run trained (no second model load), then the test folders
+// are preprocessed and scored as `emotions evaluate` does. The report is printed unless
+// --json asks for summary.json alone.
+func testBest(c *cli.Context, model *tfgraph.Model, cl *classify.Classifier, s *train.Summary, dir string) (*classify.Report, error) {
+	start := time.Now()
+	defer func() { s.Timing.TestS = time.Since(start).Seconds() }()
+	if s.Best == "" {
+		return nil, fmt.Errorf("--test %s: the run saved no best model to evaluate", dir)
+	}
+	if err := model.Restore(s.Best); err != nil {
+		return nil, fmt.Errorf("--test: %w", err)
+	}
+	report, err := evaluateDir(c, cl, dir)
+	if err != nil {
+		return nil, fmt.Errorf("--test: %w", err)
+	}
+	if !c.Bool("json") {
+		fmt.Printf("\ntest split %s, best model (epoch %d):\n", dir, s.BestEpoch)
+		printReport(report)
+		fmt.Println()
+	}
+	return report, nil
+}
+
 type trainPaths struct {
-	train, valid, model, out string
-	cfg                      train.Config
+	train, valid, model, out, test string
+	cfg                            train.Config
 }
 
 // trainSpec reads the flags, or, with --resume, the interrupted run's own settings (flags
@@ -163,24 +241,31 @@ func trainSpec(c *cli.Context) (trainPaths, *train.State, error) {
 		if err != nil {
 			return trainPaths{}, nil, err
 		}
-		p := trainPaths{out: dir, model: train.LastDir(dir), cfg: st.Config}
+		if st.Config == nil {
+			return trainPaths{}, nil, usageError("resume %s: the run records no recipe (it was not started by `emotions train`): resume it from the program that started it", dir)
+		}
+		p := trainPaths{out: dir, model: train.LastDir(dir), cfg: *st.Config, test: c.String("test")}
 		given := givenDataPaths(c)
 		for _, d := range []struct {
 			key string
 			to  *string
 		}{{"train", &p.train}, {"valid", &p.valid}} {
-			if *d.to, err = resumeDataPath(dir, d.key, given[d.key], st.Settings); err != nil {
-				return p, nil, err
+			if *d.to, err = train.ResumeDataPath(dir, d.key, given[d.key], st.Settings); err != nil {
+				return p, nil, usageError("%v (--data DIR, or --train and --valid, say where it is)", err)
 			}
 		}
 		if c.IsSet("epochs") {
 			p.cfg.Epochs = c.Int("epochs")
-			st.Config.Epochs = p.cfg.Epochs
 		}
-		return p, st, nil
+		if c.IsSet("backup-every") {
+			if p.cfg.Backup, err = parseBackup(c.String("backup-every")); err != nil {
+				return p, nil, err
+			}
+		}
+		return p, st, checkTestDir(p.test)
 	}
 	given := givenDataPaths(c)
-	p := trainPaths{model: c.String("model"), out: c.String("out"), train: given["train"], valid: given["valid"]}
+	p := trainPaths{model: c.String("model"), out: c.String("out"), train: given["train"], valid: given["valid"], test: c.String("test")}
 	if p.model == "" {
 		return p, nil, usageError("train needs --model (a directory from `emotions new-model`)")
 	}
@@ -211,11 +296,37 @@ func trainSpec(c *cli.Context) (trainPaths, *train.State, error) {
 	cb.ReduceLR, cb.ReduceLRFactor, cb.ReduceLRPatience = !c.Bool("no-reduce-lr"), c.Float64("reduce-lr-factor"), c.Int("reduce-lr-patience")
 	cb.ReduceLRCooldown, cb.MinLR = c.Int("reduce-lr-cooldown"), c.Float64("min-lr")
 	cb.SaveBestOnly = !c.Bool("save-every-epoch")
+	var err error
+	if cfg.Backup, err = parseBackup(c.String("backup-every")); err != nil {
+		return p, nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return p, nil, usageError("%v", err)
 	}
 	p.cfg = cfg
-	return p, nil, nil
+	return p, nil, checkTestDir(p.test)
+}
+
+// parseBackup reads --backup-every: a number of epochs or a duration.
+func parseBackup(v string) (train.Backup, error) {
+	if n, err := strconv.Atoi(v); err == nil && n >= 1 {
+		return train.Backup{EveryEpochs: n}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return train.Backup{Interval: d}, nil
+	}
+	return train.Backup{}, usageError("--backup-every %q: want a number of epochs (1, 5) or a duration (10m, 1h)", v)
+}
+
+// checkTestDir refuses a --test folder that is not there before hours of training.
+func checkTestDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usageError("--test %s: no such folder (want one folder per class)", dir)
+	}
+	return nil
 }
 
 // givenDataPaths are the training and validation folders the flags name: --train and --valid,
@@ -230,69 +341,6 @@ func givenDataPaths(c *cli.Context) map[string]string {
 		}
 	}
 	return paths
-}
-
-// recordedDataPaths are what a run records of its data folders for --resume: each as an
-// absolute path and relative to the run directory, so a run directory moved together with its
-// data (an experiment's directory, a copied workspace) still finds it.
-func recordedDataPaths(run string, paths map[string]string) map[string]any {
-	rec := map[string]any{}
-	absRun, errRun := filepath.Abs(run)
-	for key, p := range paths {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			abs = p
-		}
-		rec[key] = abs
-		if errRun == nil && err == nil {
-			if rel, err := filepath.Rel(absRun, abs); err == nil {
-				rec[key+"_from_run"] = rel
-			}
-		}
-	}
-	return rec
-}
-
-// resumeDataPath is where an interrupted run's training or validation folder is now: the one
-// given with --resume (the data moved on its own), else the recorded absolute path, else the
-// recorded path relative to the run directory (both moved together).
-func resumeDataPath(run, key, given string, settings map[string]any) (string, error) {
-	isDir := func(p string) bool { st, err := os.Stat(p); return err == nil && st.IsDir() }
-	if given != "" {
-		if !isDir(given) {
-			return "", usageError("%s folder %s does not exist", key, given)
-		}
-		return given, nil
-	}
-	recorded, _ := settings[key].(string)
-	if recorded != "" && isDir(recorded) {
-		return recorded, nil
-	}
-	if rel, _ := settings[key+"_from_run"].(string); rel != "" {
-		if p := filepath.Join(run, rel); isDir(p) {
-			return p, nil
-		}
-	}
-	if recorded == "" {
-		return "", usageError("resume %s: the run does not record its %s folder: give --data (or --train and --valid)", run, key)
-	}
-	return "", usageError("resume %s: its %s folder %s is gone (moved?): give --data (or --train and --valid) where it is now", run, key, recorded)
-}
-
-// checkResumedData refuses a resumed run whose data no longer has the image count it was
-// trained on: continuing on other data would make its history and callbacks meaningless.
-func checkResumedData(st *train.State, key, dir string, n int) error {
-	if st == nil {
-		return nil
-	}
-	recorded, ok := st.Settings[key+"_images"].(float64) // read back from JSON
-	if !ok {
-		return nil
-	}
-	if int(recorded) != n {
-		return fmt.Errorf("resume: %s folder %s has %d usable images, the run was trained with %d: not the same data", key, dir, n, int(recorded))
-	}
-	return nil
 }
 
 // softTargetRows matches soft targets (nil: none) to the training set's files.
