@@ -42,7 +42,8 @@ drop_caches() {
 
 # Whether this emotions train evaluates on a test folder itself (`--test`).
 train_has_test=0
-"$BIN" train --help 2>/dev/null | grep -qE -- '--test[ ,=]' && train_has_test=1
+train_help=$("$BIN" train --help 2>&1 || true)
+grep -qE -- '^[[:space:]]*--test[ ,=]' <<<"$train_help" && train_has_test=1
 ((train_has_test)) || log "emotions train has no --test yet: a separate \`emotions evaluate\` process is timed instead"
 
 loadavg_start=$(cat /proc/loadavg)
