@@ -17,7 +17,7 @@ VENV_FLAGS ?=
 export CGO_ENABLED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup build test demo vet fmt clean experiment experiment-resume bench-preprocess bench-train bench-predict bench-memory bench-serve
+.PHONY: setup build test demo vet fmt clean experiment experiment-resume bench-preprocess bench-train bench-predict bench-memory bench-serve bench-study
 
 setup: $(STAMP) $(TFLIB)/env.mk
 
@@ -58,7 +58,7 @@ experiment-resume: build
 bench-preprocess: build
 	bash experiments/bench_preprocess.sh
 
-bench-train bench-predict bench-memory bench-serve: build
+bench-train bench-predict bench-memory bench-serve bench-study: build
 	bash experiments/$(subst -,_,$@).sh
 
 clean:

@@ -32,6 +32,12 @@ bench_npz() {
   echo "$out"
 }
 
+# need_opencv: the Python peers' OpenCV (Haar cascades), installed into the venv on first use.
+need_opencv() {
+  "$PY" -c 'import cv2; cv2.CascadeClassifier' 2>/dev/null ||
+    "$PY" -m pip install --quiet --disable-pip-version-check "opencv-python-headless<5" >&2  # 5.x dropped the Haar cascades
+}
+
 # json EXPR VAR=FILE...: evaluate a Python expression over JSON files (loaded as variables).
 json() {
   local expr=$1; shift

@@ -11,7 +11,7 @@
 source "$(dirname "$0")/bench_lib.sh"
 N=${BENCH_N:-64}
 model=$(bench_model)
-"$PY" -c 'import cv2; cv2.CascadeClassifier' 2>/dev/null || "$PY" -m pip install --quiet --disable-pip-version-check "opencv-python-headless<5" >&2  # 5.x dropped the Haar cascades
+need_opencv
 go build -o "$WORK/benchpredict" ./experiments/benchpredict
 
 : >"$WORK/go-predict.jsonl"; : >"$WORK/py-predict.jsonl"
