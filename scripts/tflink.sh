@@ -37,7 +37,7 @@ echo "tflink: graft will link $wheel: $tf/libtensorflow_cc.so.2 (C API) via $abs
 # the system's (ld.so.cache: a CUDA install, as in the official image). An rpath in our binary
 # would not help: glibc searches the RUNPATH of the library that calls dlopen. So this only
 # checks that TF will find them, the way it finds them from Python.
-runpath=$(readelf -d "$tf/libtensorflow_cc.so.2" 2>/dev/null | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p')
+runpath=$(readelf -d "$tf/libtensorflow_cc.so.2" 2>/dev/null | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p' || true)
 IFS=: read -ra dirs <<< "${runpath//\$ORIGIN/$tf}"
 missing=()
 for lib in libcudart.so.12 libcublas.so.12 libcublasLt.so.12 libcufft.so.11 libcusolver.so.11 libcusparse.so.12 libcudnn.so.9; do
