@@ -4,15 +4,30 @@ SHELL := /bin/bash
 VENV   := .venv
 PY     := $(VENV)/bin/python
 TFLIB  := .tflib
-STAMP  := $(VENV)/.emotions-setup-v1
 BIN    := bin/emotions
 REQS   := savedmodel/requirements.txt
-# The TensorFlow wheel whose C API the binary links. Dockerfile.gpu sets tensorflow==2.18.1
-# (the GPU build) with VENV_FLAGS=--system-site-packages to use the image's own install.
-TF_PACKAGE ?= tensorflow-cpu==2.18.1
+# The TensorFlow wheel whose C API the binary links. `TF_PACKAGE='tensorflow[and-cuda]==2.18.1'`
+# is the GPU build with its CUDA libraries from PyPI; Dockerfile.gpu sets tensorflow==2.18.1
+# with VENV_FLAGS=--system-site-packages to use the image's own install. The venv records the
+# one it installed, so later `make build`/`make test` keep it without repeating TF_PACKAGE.
+TF_RECORD  := $(VENV)/.emotions-tf-package
+TF_PACKAGE ?= $(or $(shell cat $(TF_RECORD) 2>/dev/null),tensorflow-cpu==2.18.1)
+TF_PACKAGE := $(TF_PACKAGE)
 VENV_FLAGS ?=
+# One stamp per TF_PACKAGE: asking for another wheel re-runs setup (which refuses to mix two
+# TensorFlow wheels in one venv) instead of silently keeping the installed one.
+STAMP  := $(VENV)/.emotions-setup-v2-$(shell printf '%s' '$(TF_PACKAGE)' | tr -c 'A-Za-z0-9.-' _)
+# Checked here, before make remakes .tflib/env.mk, so that the refusal is the only message.
+ifeq ($(wildcard $(STAMP)),)
+ifneq ($(wildcard $(PY)),)
+TF_CONFLICT := $(shell $(PY) scripts/tfwheel.py check '$(TF_PACKAGE)' 2>&1)
+ifneq ($(TF_CONFLICT),)
+$(error $(TF_CONFLICT))
+endif
+endif
+endif
 
-# cgo flags for graft: headers and libraries of the tensorflow-cpu wheel (see .tflib/env.mk).
+# cgo flags for graft: headers and libraries of the TensorFlow wheel (see .tflib/env.mk).
 -include $(TFLIB)/env.mk
 export CGO_ENABLED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -24,12 +39,16 @@ setup: $(STAMP) $(TFLIB)/env.mk
 $(STAMP): $(REQS)
 	@command -v python3 >/dev/null || { echo "setup: python3 (3.11) is needed"; exit 1; }
 	@[ -x $(PY) ] || python3 -m venv $(VENV_FLAGS) $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check "$(TF_PACKAGE)" -r $(REQS)
+	@# again for a venv created just now (--system-site-packages may show a system TensorFlow)
+	@$(PY) scripts/tfwheel.py check '$(TF_PACKAGE)'
+	$(PY) -m pip install --quiet --disable-pip-version-check '$(TF_PACKAGE)' -r $(REQS)
 	@# tensorflow-serving-api declares a dependency on `tensorflow` (not tensorflow-cpu): --no-deps.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps tensorflow-serving-api==2.18.1
+	@printf '%s\n' '$(TF_PACKAGE)' > $(TF_RECORD)
+	@rm -f $(VENV)/.emotions-setup-v*
 	@touch $@
 
-$(TFLIB)/env.mk: $(STAMP) scripts/tflink.sh
+$(TFLIB)/env.mk: $(STAMP) scripts/tflink.sh scripts/tfwheel.py
 	bash scripts/tflink.sh $(PY) $(TFLIB)
 
 build: setup

@@ -110,8 +110,7 @@ func Load(dir string, opts Options) (*Model, error) {
 	}
 	if opts.Device == "gpu" && !m.HasGPU() {
 		sm.Session.Close()
-		return nil, fmt.Errorf("--device gpu: TensorFlow sees no GPU (devices: %s); this build links "+
-			"tensorflow-cpu: use Dockerfile.gpu on an NVIDIA machine", strings.Join(m.devices, ", "))
+		return nil, DetectGPUSupport().NoGPUError(m.devices)
 	}
 	return m, nil
 }

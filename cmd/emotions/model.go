@@ -77,6 +77,7 @@ type modelInfo struct {
 	ExportTensorFlow  string                   `json:"export_tensorflow_version"`
 	KerasVersion      string                   `json:"keras_version"`
 	Devices           []string                 `json:"devices"`
+	GPU               gpuInfo                  `json:"gpu"`
 	ServingOnlyExport bool                     `json:"serving_export_available"`
 }
 
@@ -121,7 +122,7 @@ func describe(m *tfgraph.Model) modelInfo {
 		Classes: m.Meta.Classes, Normalization: m.Meta.Normalization, Params: m.Meta.Params,
 		Signatures: map[string]signatureInfo{}, TrainSignature: m.TrainSignature(),
 		TensorFlow: tfgraph.Version(), ExportTensorFlow: m.Meta.TFVersion, KerasVersion: m.Meta.KerasVersion,
-		Devices: m.Devices(), ServingOnlyExport: m.Meta.Serving != nil,
+		Devices: m.Devices(), GPU: describeGPU(m), ServingOnlyExport: m.Meta.Serving != nil,
 	}
 	for _, name := range m.SignatureNames() {
 		sig, _ := m.Signature(name)
@@ -150,6 +151,7 @@ func printInfo(info modelInfo) {
 	fmt.Printf("optimizer   learning rate %.6g after %d steps; train signature %s\n", info.LearningRate, info.Iterations, info.TrainSignature)
 	fmt.Printf("tensorflow  %s (exported with TF %s, Keras %s)\n", info.TensorFlow, info.ExportTensorFlow, info.KerasVersion)
 	fmt.Printf("devices     %s\n", strings.Join(info.Devices, ", "))
+	fmt.Printf("gpu         %s\n", info.GPU)
 	names := make([]string, 0, len(info.Signatures))
 	for n := range info.Signatures {
 		names = append(names, n)
