@@ -32,7 +32,7 @@ func CheckVersion() error {
 	v := tf.Version()
 	if v != BuiltFor && !strings.HasPrefix(v, BuiltFor+".") {
 		return fmt.Errorf("linked TensorFlow is %s but emotions was built with graft for TF %s: "+
-			"run `make setup build` (it pins tensorflow-cpu==2.18.1)", v, BuiltFor)
+			"run `make setup build` (it pins TensorFlow 2.18.1: tensorflow-cpu, or tensorflow[and-cuda] for GPUs)", v, BuiltFor)
 	}
 	return nil
 }

@@ -52,6 +52,12 @@ func logKeys(logs EpochLogs) []string {
 // "{{" and "}}" escapes, "{name}" and "{name:spec}" with spec
 // [[fill]align][sign][0][width][.precision][type], type one of d f F e E g G %.
 // Conversions ("!r"), attribute/index lookups and nested fields are rejected.
+// EscapeFilepath makes a path a ModelCheckpoint filepath that formats to itself (Python's
+// "{{" and "}}"): a run directory named "runs/{x}" is a name, not a template.
+func EscapeFilepath(path string) string {
+	return strings.NewReplacer("{", "{{", "}", "}}").Replace(path)
+}
+
 func formatCheckpointPath(template string, epoch int, logs EpochLogs) (string, error) {
 	var out strings.Builder
 	for i := 0; i < len(template); i++ {

@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -233,5 +234,34 @@ func TestStateFloatJSON(t *testing.T) {
 	raw, _ := json.Marshal(none)
 	if string(raw) != "null" {
 		t.Errorf("nil marshals to %s", raw)
+	}
+}
+
+// A run directory whose name has braces is a name: the recipe's checkpoint writes to it
+// literally, while a user's own filepath template is still formatted (Keras' filepath).
+func TestRunDirWithBracesIsNotATemplate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "runs", "{x}", "a}b{")
+	ck, err := NewModelCheckpoint(ModelCheckpointConfig{Filepath: EscapeFilepath(Layout(dir).Best()), Monitor: "val_loss", Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newFakeModel(1e-3, nil)
+	for epoch := range 2 {
+		if err := ck.OnEpochEnd(epoch, EpochLogs{"val_loss": 1}, m); err != nil {
+			t.Fatalf("epoch %d: %v", epoch, err)
+		}
+	}
+	if ck.LastSaved != Layout(dir).Best() {
+		t.Fatalf("saved to %q, want %q", ck.LastSaved, Layout(dir).Best())
+	}
+	own, err := NewModelCheckpoint(ModelCheckpointConfig{Filepath: filepath.Join(EscapeFilepath(dir), "ep{epoch:02d}"), Monitor: "val_loss", Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := own.OnEpochEnd(2, EpochLogs{"val_loss": 1}, m); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "ep03"); own.LastSaved != want {
+		t.Fatalf("a user's template saved to %q, want %q", own.LastSaved, want)
 	}
 }

@@ -130,7 +130,9 @@ func (c Config) FitOptions(run string, resuming bool, log io.Writer) ([]Option, 
 		}
 		cbs = append(cbs, e)
 	}
-	ckCfg := DefaultModelCheckpointConfig(l.Best())
+	// The run directory is a path, not a template: only a user's own ModelCheckpoint filepath
+	// is formatted, as Keras formats its filepath argument.
+	ckCfg := DefaultModelCheckpointConfig(EscapeFilepath(l.Best()))
 	ckCfg.Monitor, ckCfg.Mode, ckCfg.SaveBestOnly, ckCfg.Out = cc.Monitor, cc.Mode, cc.SaveBestOnly, log
 	ckpt, err := NewModelCheckpoint(ckCfg)
 	if err != nil {

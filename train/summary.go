@@ -64,7 +64,12 @@ func (s *Summary) fill(history []EpochRecord, ckpt *ModelCheckpoint) {
 	if ckpt == nil {
 		return
 	}
-	s.Best = ckpt.cfg.Filepath
+	s.Best = ckpt.LastSaved
+	if s.Best == "" { // resumed with no save since, or nothing saved: a literal path is still where the best is
+		if p, err := formatCheckpointPath(ckpt.cfg.Filepath, 0, EpochLogs{}); err == nil {
+			s.Best = p
+		}
+	}
 	best, ok := ckpt.Best()
 	if !ok {
 		return

@@ -417,3 +417,44 @@ func firstFile(t *testing.T, dir string) string {
 	}
 	return entries[0].Name()
 }
+
+// A run directory named with braces trains and resumes (only a user's own checkpoint template
+// is formatted), and --test evaluates best/ in the same process: the report is printed and
+// recorded in summary.json with the time it took.
+func TestTrainBracesDirAndTest(t *testing.T) {
+	model := testutil.TinyModel(t)
+	data := makeFaces(t, []string{"angry", "happy", "normal", "sad"}, 3)
+	out := filepath.Join(t.TempDir(), "runs", "{x}")
+	stdout, stderr, code := emotions(t, "train", "--data", data, "--model", model, "--out", out, "--epochs", "2",
+		"--batch-size", "4", "--cache", "", "--test", filepath.Join(data, "valid"), "--backup-every", "1m")
+	if code != 0 {
+		t.Fatalf("train --out %s exited %d:\n%s", out, code, stderr)
+	}
+	if !strings.Contains(stdout, "confusion (rows: true, columns: predicted)") || !strings.Contains(stdout, "test: accuracy") {
+		t.Errorf("no test report printed:\n%s", stdout)
+	}
+	var s struct {
+		EpochsRun int    `json:"epochs_run"`
+		Best      string `json:"best_model"`
+		Test      *struct {
+			N        int     `json:"n"`
+			Accuracy float64 `json:"accuracy"`
+		} `json:"test"`
+		Timing struct {
+			TestS      float64 `json:"test_s"`
+			TrainStepS float64 `json:"train_step_s"`
+		} `json:"timing"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil || json.Unmarshal(b, &s) != nil {
+		t.Fatalf("summary.json: %v\n%s", err, b)
+	}
+	if s.EpochsRun != 2 || s.Best != filepath.Join(out, "best") || s.Test == nil || s.Test.N != 12 || s.Timing.TestS <= 0 || s.Timing.TrainStepS <= 0 {
+		t.Fatalf("summary: %+v", s)
+	}
+	if _, stderr, code := emotions(t, "train", "--resume", out, "--epochs", "3", "--cache", ""); code != 0 {
+		t.Fatalf("resume of %s exited %d:\n%s", out, code, stderr)
+	}
+	mustFail(t, "--backup-every", "train", "--data", data, "--model", model, "--out", filepath.Join(t.TempDir(), "r"), "--backup-every", "soon")
+	mustFail(t, "--test", "train", "--data", data, "--model", model, "--out", filepath.Join(t.TempDir(), "r"), "--test", "/nonexistent")
+}
