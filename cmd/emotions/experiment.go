@@ -9,10 +9,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/emotions-dev/emotions/experiments"
+	"github.com/emotions-dev/emotions/internal/experiment"
 )
 
-// experimentCommand is a thin front for package experiments, which runs this very binary
+// experimentCommand is a thin front for package internal/experiment, which runs this very binary
 // for each step of a definition.
 func experimentCommand() *cli.Command {
 	root := &cli.StringFlag{Name: "root", Value: ".", Usage: "repository root (holds experiments/defs/)"}
@@ -35,7 +35,7 @@ func experimentCommand() *cli.Command {
 					}
 					ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 					defer stop()
-					_, err := experiments.Run(ctx, c.Args().First(), experiments.Options{
+					_, err := experiment.Run(ctx, c.Args().First(), experiment.Options{
 						Root: c.String("root"), Results: c.String("results"), PlotsDir: c.String("plots"), RunsDir: c.String("runs")})
 					return err
 				},
@@ -53,7 +53,7 @@ func experimentCommand() *cli.Command {
 					}
 					ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 					defer stop()
-					_, err := experiments.Resume(ctx, c.Args().First(), experiments.Options{
+					_, err := experiment.Resume(ctx, c.Args().First(), experiment.Options{
 						Root: c.String("root"), Results: c.String("results"), PlotsDir: c.String("plots")})
 					return err
 				},
@@ -63,7 +63,7 @@ func experimentCommand() *cli.Command {
 				Usage: "list the experiment definitions",
 				Flags: []cli.Flag{root},
 				Action: func(c *cli.Context) error {
-					defs, err := experiments.List(c.String("root"))
+					defs, err := experiment.List(c.String("root"))
 					if err != nil {
 						return err
 					}
@@ -89,7 +89,7 @@ func experimentCommand() *cli.Command {
 					if path == "" {
 						path = filepath.Join(c.String("root"), "experiments", "RESULTS.md")
 					}
-					return experiments.RecordBenchmark(path, c.String("root"), c.String("name"), c.String("command"), []byte(c.Args().First()))
+					return experiment.RecordBenchmark(path, c.String("root"), c.String("name"), c.String("command"), []byte(c.Args().First()))
 				},
 			},
 		},

@@ -1,9 +1,9 @@
-// Package experiments runs the experiment definitions in experiments/defs/NAME.json: each is a
+// Package experiment (project tooling, not a public API) runs the experiment definitions in experiments/defs/NAME.json: each is a
 // list of CLI steps (new-model, train, ...) that the runner executes with the emotions binary
 // itself, so what is measured is exactly what users run. The best model of the last train step
 // is then evaluated on the data's train, valid and test splits, and one row is appended to
 // experiments/RESULTS.md. The package is pure Go (no cgo): it only drives subprocesses.
-package experiments
+package experiment
 
 import (
 	"bytes"
