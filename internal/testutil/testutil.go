@@ -3,6 +3,8 @@
 package testutil
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,17 +16,25 @@ import (
 // RepoRoot is the directory holding go.mod.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("go.mod not found above the test's directory")
+			return "", errors.New("go.mod not found above the test's directory")
 		}
 		dir = parent
 	}
@@ -33,29 +43,53 @@ func RepoRoot(t testing.TB) string {
 // Python is the venv's interpreter (EMOTIONS_PYTHON overrides).
 func Python(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("EMOTIONS_PYTHON"); p != "" {
-		return p
-	}
-	p := filepath.Join(RepoRoot(t), ".venv", "bin", "python")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("no %s: run `make setup` first", p)
+	p, err := python()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return p
+}
+
+func python() (string, error) {
+	if p := os.Getenv("EMOTIONS_PYTHON"); p != "" {
+		return p, nil
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(root, ".venv", "bin", "python")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("no %s: run `make setup` first", p)
+	}
+	return p, nil
 }
 
 // RunPython runs the venv's python with args and returns its stdout; stderr goes to the log
 // on failure.
 func RunPython(t testing.TB, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(Python(t), args...)
+	out, err := runPython(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func runPython(args ...string) (string, error) {
+	py, err := python()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(py, args...)
 	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2", "KERAS_BACKEND=tensorflow")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("python %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		return "", fmt.Errorf("python %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	return string(out)
+	return string(out), nil
 }
 
 var (
@@ -67,24 +101,46 @@ var (
 // binary and returns the model directory. Callers must not modify it.
 func ExportModel(t testing.TB, args ...string) string {
 	t.Helper()
+	dir, err := exportModel(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func exportModel(args ...string) (string, error) {
 	key := strings.Join(args, " ")
 	exportMu.Lock()
 	defer exportMu.Unlock()
 	if dir, ok := exported[key]; ok {
-		return dir
+		return dir, nil
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
 	}
 	base, err := os.MkdirTemp("", "emotions-test-model-")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	dir := filepath.Join(base, "model")
-	full := append([]string{filepath.Join(RepoRoot(t), "savedmodel", "export.py"), "--out", dir}, args...)
-	RunPython(t, full...)
+	full := append([]string{filepath.Join(root, "savedmodel", "export.py"), "--out", dir}, args...)
+	if _, err := runPython(full...); err != nil {
+		return "", err
+	}
 	exported[key] = dir
-	return dir
+	return dir, nil
 }
+
+var tinyArgs = []string{"--backbone", "tiny", "--seed", "1"}
 
 // TinyModel is the tiny backbone with seed 1, the suite's default model.
 func TinyModel(t testing.TB) string {
-	return ExportModel(t, "--backbone", "tiny", "--seed", "1")
+	return ExportModel(t, tinyArgs...)
+}
+
+// TinyModelForExamples is TinyModel for a TestMain, where Example functions find their model
+// (examples have no testing.TB to fail).
+func TinyModelForExamples() (string, error) {
+	return exportModel(tinyArgs...)
 }
