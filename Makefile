@@ -32,7 +32,7 @@ endif
 export CGO_ENABLED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup build test demo vet fmt clean experiment experiment-resume bench-preprocess bench-train bench-predict bench-memory bench-serve bench-study
+.PHONY: setup build test demo vet fmt clean experiment experiment-resume bench-preprocess bench-train bench-predict bench-memory bench-serve bench-study bench-feeder
 
 setup: $(STAMP) $(TFLIB)/env.mk
 
@@ -77,7 +77,7 @@ experiment-resume: build
 bench-preprocess: build
 	bash experiments/bench_preprocess.sh
 
-bench-train bench-predict bench-memory bench-serve bench-study: build
+bench-train bench-predict bench-memory bench-serve bench-study bench-feeder: build
 	bash experiments/$(subst -,_,$@).sh
 
 clean:

@@ -49,36 +49,49 @@ func (g *Augmenter) Apply(rng *rand.Rand, crop []uint8, out []uint8) {
 	bright := sym(a.Brightness) * 255
 	contrast := 1 + sym(a.Contrast)
 
-	var mean float64
+	var sum uint64
 	for _, v := range crop {
-		mean += float64(v)
+		sum += uint64(v)
 	}
-	mean /= float64(max(1, len(crop)))
+	mean := float64(sum) / float64(max(1, len(crop)))
+	// Brightness and contrast as a table: the sampled value v becomes (v-mean)*contrast +
+	// mean + bright, rounded and clamped.
+	var tone [256]uint8
+	for v := range tone {
+		tone[v] = clampByte(float32((float64(v)-mean)*contrast + mean + bright))
+	}
 
 	// Inverse mapping: for each output pixel, where it comes from in the crop (rotation
 	// and zoom about the centre, then shift), sampled bilinearly with the edges
-	// replicated so no black corners appear.
+	// replicated so no black corners appear. Coordinates are 16.16 fixed point and move
+	// by a constant step along a row; the bilinear weights have 8 fractional bits and
+	// serve the three channels.
+	const one = 1 << 16
 	cx, cy := float64(w-1)/2, float64(h-1)/2
 	cos, sin := math.Cos(angle)/zoom, math.Sin(angle)/zoom
+	maxX, maxY := int64(w-1)*one, int64(h-1)*one
+	stepX, stepY := int64(math.Round(cos*one)), int64(math.Round(-sin*one))
 	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			u, v := float64(x)-cx-tx, float64(y)-cy-ty
-			sx := cos*u + sin*v + cx
-			sy := -sin*u + cos*v + cy
+		u, v := -cx-tx, float64(y)-cy-ty
+		sx := int64(math.Round((cos*u + sin*v + cx) * one))
+		sy := int64(math.Round((-sin*u + cos*v + cy) * one))
+		row := out[3*y*w : 3*(y+1)*w]
+		for x := 0; x < w; x, sx, sy = x+1, sx+stepX, sy+stepY {
+			px := sx
 			if flip {
-				sx = float64(w-1) - sx
+				px = maxX - sx
 			}
-			sx = min(max(sx, 0), float64(w-1))
-			sy = min(max(sy, 0), float64(h-1))
-			x0, y0 := int(sx), int(sy)
+			px, py := min(max(px, 0), maxX), min(max(sy, 0), maxY)
+			x0, y0 := int(px>>16), int(py>>16)
 			x1, y1 := min(x0+1, w-1), min(y0+1, h-1)
-			fx, fy := sx-float64(x0), sy-float64(y0)
-			o := out[3*(y*w+x):][:3]
-			for ch := 0; ch < 3; ch++ {
-				p := func(px, py int) float64 { return float64(crop[3*(py*w+px)+ch]) }
-				val := (p(x0, y0)*(1-fx)+p(x1, y0)*fx)*(1-fy) + (p(x0, y1)*(1-fx)+p(x1, y1)*fx)*fy
-				val = (val-mean)*contrast + mean + bright
-				o[ch] = clampByte(float32(val))
+			fx, fy := uint32(px>>8)&255, uint32(py>>8)&255
+			w00, w01 := (256-fx)*(256-fy), fx*(256-fy)
+			w10, w11 := (256-fx)*fy, fx*fy
+			i00, i01, i10, i11 := 3*(y0*w+x0), 3*(y0*w+x1), 3*(y1*w+x0), 3*(y1*w+x1)
+			o := row[3*x : 3*x+3 : 3*x+3]
+			for ch := range 3 {
+				val := w00*uint32(crop[i00+ch]) + w01*uint32(crop[i01+ch]) + w10*uint32(crop[i10+ch]) + w11*uint32(crop[i11+ch])
+				o[ch] = tone[(val+1<<15)>>16]
 			}
 		}
 	}

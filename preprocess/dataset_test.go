@@ -606,3 +606,15 @@ func TestNonSquareCrops(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkAugment(b *testing.B) {
+	p := newTestPreprocessor(b)
+	crop := p.File("testdata/plain.jpg").Crop
+	aug := NewAugmenter(DefaultAugment(), 80, 80)
+	out := make([]uint8, len(crop))
+	rng := rand.New(rand.NewPCG(1, 1))
+	b.ResetTimer()
+	for range b.N {
+		aug.Apply(rng, crop, out)
+	}
+}
