@@ -51,12 +51,16 @@ print(eval(sys.argv[1], env))
 PYEOF
 }
 
-# go_rate RUN: images/s of an `emotions train` run's training steps after epoch 1, from
-# history.json's per-epoch step seconds (validation and checkpointing are not in them) and the
-# images per epoch (n // 64 full batches, as the seed's fit).
+# go_rate RUN: images/s of an `emotions train` run after epoch 1 (graph optimisation), from
+# history.json: "images_per_second" over the training steps only (validation and checkpointing
+# are not in an epoch's "seconds", as Keras' fit epochs without validation data), and
+# "loop_images_per_second" over whole epochs ("wall_seconds": steps, validation, callbacks and
+# the time the loop waited for checkpoints), with the images per epoch (n // 64 full batches,
+# as the seed's fit).
 go_rate() {
   json '(lambda h, per: json.dumps({"images_per_second": per * (len(h) - 1) / sum(e["seconds"] for e in h[1:]) if len(h) > 1 else per / h[0]["seconds"],
-    "epoch_seconds": [round(e["seconds"], 2) for e in h]}))(H, S["data"]["train_images"] // S["settings"]["batch_size"] * S["settings"]["batch_size"])' \
+    "loop_images_per_second": per * (len(h) - 1) / sum(e["wall_seconds"] for e in h[1:]) if len(h) > 1 else per / h[0]["wall_seconds"],
+    "epoch_seconds": [round(e["seconds"], 3) for e in h], "epoch_wall_seconds": [round(e["wall_seconds"], 3) for e in h]}))(H, S["data"]["train_images"] // S["settings"]["batch_size"] * S["settings"]["batch_size"])' \
     H="$1/history.json" S="$1/summary.json"
 }
 

@@ -2,8 +2,13 @@
 # bench-train: `emotions train` vs Keras model.fit on the same model (same backbone, seed) and
 # the same tensors (the npz of `emotions preprocess` of data/faces4/train), batch 64, plus the
 # raw limit (train_step back to back on one resident batch, experiments/benchtrain), each
-# round running Go, Keras, raw in turn.
-# Rates leave out epoch 1 (graph optimisation / tracing) and validation.
+# round running Go, Keras, raw in turn. Go trains with --augment (host-side, overlapped with
+# the step), validation after every epoch and last/ saved every epoch (best/ when improving).
+# Rates leave out epoch 1 (graph optimisation / tracing). go_images_per_second and Keras' rate
+# count the training steps only (Keras fit without validation data); go_loop_images_per_second
+# counts whole epochs: steps, validation, callbacks, checkpoint waits. With the tiny backbone a
+# step takes a few ms, as InceptionResNetV2's does on a GPU: go_loop_over_raw then shows what
+# the loop costs outside the step (goal >= 0.95).
 #   make bench-train                                  IRv2, 3 epochs, 2 rounds (~10 min; BENCH_ROUNDS=3
 #                                                     for a median that a busy neighbour cannot skew)
 #   BENCH_BACKBONE=tiny BENCH_EPOCHS=4 make bench-train   quick mode (~1 min)
@@ -19,7 +24,7 @@ for r in $(seq "$ROUNDS"); do
   log "round $r/$ROUNDS: emotions train ($EPOCHS epochs)"
   rm -rf "$WORK/go-run-$r"
   "$BIN" train --data data/faces4 --model "$model" --out "$WORK/go-run-$r" --epochs "$EPOCHS" --batch-size 64 \
-    --no-early-stopping --no-reduce-lr --seed 0 --json >/dev/null 2>"$WORK/go-run-$r.log"
+    --no-early-stopping --no-reduce-lr --augment --seed 0 --json >/dev/null 2>"$WORK/go-run-$r.log"
   # Training-step seconds per epoch (history.json excludes validation and checkpointing).
   go_rate "$WORK/go-run-$r" >>"$WORK/go-train.jsonl"
   log "round $r/$ROUNDS: Keras model.fit"
@@ -30,12 +35,14 @@ for r in $(seq "$ROUNDS"); do
     2>"$WORK/raw-run-$r.log" | tail -1 >>"$WORK/raw-train.jsonl"
 done
 
-out=$(json 'json.dumps((lambda g, k, raw: {"bench": "train", "backbone": "'"$BACKBONE"'", "batch_size": 64, "epochs": '"$EPOCHS"', "rounds": len(G),
-  "go_images_per_second": round(g, 2), "keras_images_per_second": round(k, 2), "go_over_keras": round(g / k, 3),
-  "raw_images_per_second": round(raw, 2), "go_over_raw": round(g / raw, 3),
-  "go_runs": [round(x["images_per_second"], 1) for x in G], "keras_runs": [round(x["images_per_second"], 1) for x in K],
-  "raw_runs": [round(x["raw_images_per_second"], 1) for x in R],
-  "goal": "go_over_keras >= 1.05 and go_over_raw >= 0.97", "goal_met": g / k >= 1.05 and g / raw >= 0.97})(
-  median([x["images_per_second"] for x in G]), median([x["images_per_second"] for x in K]), median([x["raw_images_per_second"] for x in R])))' \
+out=$(json 'json.dumps((lambda g, loop, k, raw: {"bench": "train", "backbone": "'"$BACKBONE"'", "batch_size": 64, "epochs": '"$EPOCHS"', "rounds": len(G),
+  "go_images_per_second": round(g, 2), "go_loop_images_per_second": round(loop, 2), "keras_images_per_second": round(k, 2),
+  "go_over_keras": round(g / k, 3), "raw_images_per_second": round(raw, 2), "go_over_raw": round(g / raw, 3), "go_loop_over_raw": round(loop / raw, 3),
+  "go_runs": [round(x["images_per_second"], 1) for x in G], "go_loop_runs": [round(x["loop_images_per_second"], 1) for x in G],
+  "keras_runs": [round(x["images_per_second"], 1) for x in K], "raw_runs": [round(x["raw_images_per_second"], 1) for x in R],
+  "goal": "go_loop_over_raw >= 0.95" if "'"$BACKBONE"'" == "tiny" else "go_over_keras >= 1.05 and go_over_raw >= 0.97",
+  "goal_met": loop / raw >= 0.95 if "'"$BACKBONE"'" == "tiny" else (g / k >= 1.05 and g / raw >= 0.97)})(
+  median([x["images_per_second"] for x in G]), median([x["loop_images_per_second"] for x in G]),
+  median([x["images_per_second"] for x in K]), median([x["raw_images_per_second"] for x in R])))' \
   G="$WORK/go-train.jsonl" K="$WORK/keras-train.jsonl" R="$WORK/raw-train.jsonl")
 record bench-train "BENCH_BACKBONE=$BACKBONE BENCH_EPOCHS=$EPOCHS BENCH_ROUNDS=$ROUNDS make bench-train" "$out"

@@ -9,6 +9,8 @@ import (
 	"maps"
 	"math"
 	"path/filepath"
+	"slices"
+	"sync"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
@@ -117,21 +119,77 @@ const (
 
 // History is a training callback redrawing dir/loss.png and dir/accuracy.png after every
 // epoch, from the epochs before the run (a resumed run's history, or nil) and those it sees.
-func History(dir string, before []train.EpochRecord) train.Callback {
-	return &historyPlots{dir: dir, history: append([]train.EpochRecord(nil), before...)}
+// It draws on a goroutine of its own, so the training loop never waits for a plot (the latest
+// epoch wins when epochs end faster than plots are drawn); OnTrainEnd and Close wait for the
+// last drawing and report a failure.
+func History(dir string, before []train.EpochRecord) *HistoryPlots {
+	h := &HistoryPlots{dir: dir, history: slices.Clone(before), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go h.draw()
+	return h
 }
 
-type historyPlots struct {
-	dir     string
+// HistoryPlots is the callback History returns.
+type HistoryPlots struct {
+	dir  string
+	wake chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
 	history []train.EpochRecord
+	err     error
+	closed  bool
 }
 
-func (h *historyPlots) Name() string { return "HistoryPlots" }
+// Name is the callback's name.
+func (h *HistoryPlots) Name() string { return "HistoryPlots" }
 
-func (h *historyPlots) OnEpochEnd(epoch int, logs train.EpochLogs, _ train.Model) error {
+// OnEpochEnd records the epoch and asks for a redraw.
+func (h *HistoryPlots) OnEpochEnd(epoch int, logs train.EpochLogs, _ train.Model) error {
+	h.mu.Lock()
 	h.history = append(h.history, train.EpochRecord{Epoch: epoch + 1, Logs: maps.Clone(logs)})
-	if err := PlotHistory(filepath.Join(h.dir, LossFile), h.history, "loss", "Train history: loss"); err != nil {
-		return err
+	err := h.err
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default: // a redraw is already due: it will see this epoch
 	}
-	return PlotHistory(filepath.Join(h.dir, AccuracyFile), h.history, "accuracy", "Train history: accuracy")
+	return err
+}
+
+// OnTrainEnd waits for the plots of the last epoch.
+func (h *HistoryPlots) OnTrainEnd(train.Model) error { return h.Close() }
+
+// Close waits for the last drawing and stops the drawing goroutine; it returns the first
+// failure to draw.
+func (h *HistoryPlots) Close() error {
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.wake)
+	}
+	h.mu.Unlock()
+	<-h.done
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+func (h *HistoryPlots) draw() {
+	defer close(h.done)
+	for range h.wake {
+		h.mu.Lock()
+		history := slices.Clone(h.history)
+		h.mu.Unlock()
+		err := PlotHistory(filepath.Join(h.dir, LossFile), history, "loss", "Train history: loss")
+		if err == nil {
+			err = PlotHistory(filepath.Join(h.dir, AccuracyFile), history, "accuracy", "Train history: accuracy")
+		}
+		if err != nil {
+			h.mu.Lock()
+			if h.err == nil {
+				h.err = err
+			}
+			h.mu.Unlock()
+		}
+	}
 }

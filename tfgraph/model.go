@@ -57,6 +57,9 @@ type Model struct {
 	snapOnce sync.Once
 	snap     *snapshotPlan
 	snapErr  error
+	lrOnce   sync.Once
+	lrEntry  int
+	lrErr    error
 }
 
 // Load opens DIR (a SavedModel with emotions.json) in a new session.

@@ -1,10 +1,12 @@
 package tfgraph
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -136,9 +138,16 @@ func (p *snapshotPlan) openWriter(values []*tf.Tensor) error {
 	return nil
 }
 
+// close waits for a write in progress, then releases the writer session.
 func (p *snapshotPlan) close() {
-	if p != nil && p.writer != nil {
+	if p == nil {
+		return
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	if p.writer != nil {
 		p.writer.Close()
+		p.writer = nil
 	}
 }
 
@@ -320,4 +329,54 @@ func (m *Model) writeModelDir(dir string, extra map[string][]byte, saveTo func(p
 		}
 		return m.linkStaticFiles(tmp)
 	})
+}
+
+// RefreshLearningRate returns a snapshot equal to s except for the optimizer's learning rate,
+// read again from the session: what a snapshot taken now would hold after SetLearningRate
+// and nothing else changed the variables. The other tensors are shared with s, so a loop
+// that lowers the learning rate after saving (ReduceLROnPlateau after ModelCheckpoint) needs
+// no second copy of the weights. ErrSnapshotUnsupported when variables.json does not name
+// the learning rate variable.
+func (s *Snapshot) RefreshLearningRate() (*Snapshot, error) {
+	i, err := s.model.learningRateEntry()
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.model.sm.Session.Run(nil, []tf.Output{s.plan.fetches[i]}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read the learning rate: %w", err)
+	}
+	values := slices.Clone(s.values)
+	values[i] = v[0]
+	return &Snapshot{plan: s.plan, model: s.model, values: values}, nil
+}
+
+// learningRateEntry is the snapshot entry of the optimizer's learning rate: the checkpoint
+// key variables.json lists with the path "<optimizer>/learning_rate".
+func (m *Model) learningRateEntry() (int, error) {
+	m.lrOnce.Do(func() {
+		m.lrEntry = -1
+		path := filepath.Join(m.Dir, "variables.json")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			m.lrErr = fmt.Errorf("%w: %v", ErrSnapshotUnsupported, err)
+			return
+		}
+		var listing struct {
+			Variables []struct{ Key, Path, Role string } `json:"variables"`
+		}
+		if err := json.Unmarshal(b, &listing); err != nil {
+			m.lrErr = fmt.Errorf("%w: parse %s: %v", ErrSnapshotUnsupported, path, err)
+			return
+		}
+		for _, v := range listing.Variables {
+			if v.Role == "optimizer" && (v.Path == "learning_rate" || strings.HasSuffix(v.Path, "/learning_rate")) {
+				m.lrEntry = slices.Index(m.snap.keys, v.Key)
+			}
+		}
+		if m.lrEntry < 0 {
+			m.lrErr = fmt.Errorf("%w: %s names no learning rate variable", ErrSnapshotUnsupported, path)
+		}
+	})
+	return m.lrEntry, m.lrErr
 }

@@ -11,44 +11,63 @@ import (
 	"github.com/emotions-dev/emotions/tfgraph"
 )
 
-// checkpointer writes model directories (best/, last/, EarlyStopping's scratch) without
-// making the training loop wait for the disk: it takes a snapshot of the variables (cheap:
-// TensorFlow shares the buffers and copies one only when a later step writes it) and writes it
-// on a goroutine of its own, with the same atomic rename as a direct save. One write is in
-// flight at most: a new one first waits for the previous one, so the disk is never asked to
-// hold more than one extra copy and writes land in order. Models whose saver cannot be
+// checkpointer writes model directories (best/, last/, EarlyStopping's scratch) and the run's
+// small files without making the training loop wait for the disk. A save takes a snapshot of
+// the variables (cheap: TensorFlow shares the buffers and copies one only when a later step
+// writes it) and queues the write for a goroutine of its own, which writes in order, each with
+// the same atomic rename as a direct save. Saves of the same snapshot (best/ then last/ at the
+// end of an epoch) queue without waiting; a new snapshot first waits until the previous one is
+// written, so at most one extra copy of the weights is ever held. Models whose saver cannot be
 // snapshotted are saved directly.
 type checkpointer struct {
 	m *tfgraph.Model
 
-	inflight chan error // the running write's result; nil when idle
-	failed   error      // the first write that failed: every later call returns it
+	jobs    chan func() error
+	pending int        // queued jobs not yet done
+	done    chan error // one result per finished job
+	failed  error      // the first job that failed: every later call returns it
 
 	// snap is the latest snapshot, still equal to the session while fresh.
 	snap  *tfgraph.Snapshot
 	fresh bool
-	// written is the latest directory written from snap with no extra files: writing the
-	// same snapshot again links its files instead of writing them twice.
+	// written is the latest directory written (or queued) from snap with no extra files:
+	// writing the same snapshot again links its files instead of writing them twice.
 	written string
 
-	blocking time.Duration // time the loop spent in save and wait
+	blocking time.Duration // time the loop spent waiting in save, wait and flush
 }
 
 func newCheckpointer(m *tfgraph.Model) *checkpointer { return &checkpointer{m: m} }
 
-// changed tells the checkpointer the session's variables changed (a step, a new learning
-// rate, a restore): the next save needs a new snapshot.
+// changed tells the checkpointer the session's variables changed (a step, a restore): the
+// next save needs a new snapshot.
 func (c *checkpointer) changed() { c.fresh = false }
 
+// learningRateChanged keeps a fresh snapshot fresh when only the learning rate changed.
+func (c *checkpointer) learningRateChanged() {
+	if !c.fresh {
+		return
+	}
+	snap, err := c.snap.RefreshLearningRate()
+	if err != nil {
+		c.fresh = false
+		return
+	}
+	c.snap, c.written = snap, ""
+}
+
 // save writes the session's variables and extra files as a complete model directory at dir.
-// It returns once the write is under way; wait (or the next save) reports its outcome.
+// It returns once the write is queued; wait reports its outcome.
 func (c *checkpointer) save(dir string, extra map[string][]byte) error {
 	start := time.Now()
 	defer func() { c.blocking += time.Since(start) }()
-	if err := c.waitLocked(); err != nil {
-		return err
+	if c.failed != nil {
+		return c.failed
 	}
 	if !c.fresh {
+		if err := c.drain(); err != nil { // the previous snapshot's writes come first
+			return err
+		}
 		snap, err := c.m.Snapshot()
 		if errors.Is(err, tfgraph.ErrSnapshotUnsupported) {
 			return c.m.SaveWithFiles(dir, extra)
@@ -62,32 +81,74 @@ func (c *checkpointer) save(dir string, extra map[string][]byte) error {
 	if extra == nil {
 		c.written = dir
 	}
-	c.inflight = make(chan error, 1)
-	go func(done chan<- error) {
+	c.queue(func() error {
 		if linkFrom != "" {
-			done <- linkModelDir(linkFrom, dir, extra)
-			return
+			return linkModelDir(linkFrom, dir, extra)
 		}
-		done <- snap.Write(dir, extra)
-	}(c.inflight)
+		return snap.Write(dir, extra)
+	})
 	return nil
 }
 
-// wait blocks until no write is in flight and reports a failed one.
+// writeFile queues an atomic write of a small file (history.json) behind the model writes.
+func (c *checkpointer) writeFile(path string, content []byte) {
+	c.queue(func() error { return atomicfs.WriteFile(path, content, 0o644) })
+}
+
+func (c *checkpointer) queue(job func() error) {
+	if c.jobs == nil {
+		c.jobs, c.done = make(chan func() error, 64), make(chan error, 64)
+		go func(jobs <-chan func() error, done chan<- error) {
+			for job := range jobs {
+				done <- job()
+			}
+		}(c.jobs, c.done)
+	}
+	c.collect(false)
+	c.pending++
+	c.jobs <- job
+}
+
+// collect takes the results of finished jobs; with block, it waits for all of them.
+func (c *checkpointer) collect(block bool) {
+	for c.pending > 0 {
+		var err error
+		if block {
+			err = <-c.done
+		} else {
+			select {
+			case err = <-c.done:
+			default:
+				return
+			}
+		}
+		c.pending--
+		if err != nil && c.failed == nil {
+			c.failed = fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+}
+
+func (c *checkpointer) drain() error {
+	c.collect(true)
+	return c.failed
+}
+
+// wait blocks until every queued write is done and reports a failed one.
 func (c *checkpointer) wait() error {
 	start := time.Now()
 	defer func() { c.blocking += time.Since(start) }()
-	return c.waitLocked()
+	return c.drain()
 }
 
-func (c *checkpointer) waitLocked() error {
-	if c.inflight != nil {
-		if err := <-c.inflight; err != nil && c.failed == nil {
-			c.failed = fmt.Errorf("checkpoint: %w", err)
-		}
-		c.inflight = nil
+// close waits for the queue and stops the writing goroutine.
+func (c *checkpointer) close() error {
+	err := c.wait()
+	if c.jobs != nil {
+		close(c.jobs)
+		c.jobs = nil
 	}
-	return c.failed
+	return err
 }
 
 // linkModelDir writes dst as a copy of the model directory src (hard links: the files are
@@ -120,15 +181,15 @@ func (s sessionModel) LearningRate() (float64, error) {
 }
 
 func (s sessionModel) SetLearningRate(lr float64) error {
-	s.ckpt.changed() // the learning rate is a variable: snapshots no longer match
 	_, err := s.m.SetLearningRate(lr)
+	s.ckpt.learningRateChanged()
 	return err
 }
 
 func (s sessionModel) SaveWeights(dir string) error { return s.ckpt.save(dir, nil) }
 
 func (s sessionModel) RestoreWeights(dir string) error {
-	if err := s.ckpt.wait(); err != nil { // dir may be the write in flight
+	if err := s.ckpt.wait(); err != nil { // dir may be a write still queued
 		return err
 	}
 	s.ckpt.changed()

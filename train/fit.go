@@ -210,6 +210,7 @@ func (f *fit) stopPrefetch() {
 
 // runEpoch trains the rest of the current epoch, validates, and runs the epoch's end.
 func (f *fit) runEpoch(ctx context.Context) error {
+	start := time.Now()
 	if err := f.trainSteps(ctx); err != nil {
 		return err
 	}
@@ -217,7 +218,15 @@ func (f *fit) runEpoch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("epoch %d: %w", f.st.Epoch+1, err)
 	}
-	return f.endEpoch(ctx, logs)
+	recorded := len(f.st.History)
+	err = f.endEpoch(ctx, logs)
+	if len(f.st.History) > recorded {
+		f.st.History[recorded].WallSeconds = time.Since(start).Seconds()
+	}
+	if err == nil {
+		err = f.writeHistory()
+	}
+	return err
 }
 
 // trainSteps runs the epoch's remaining steps; it returns ErrInterrupted when ctx ends
@@ -334,11 +343,9 @@ func (f *fit) endEpoch(ctx context.Context, logs EpochLogs) error {
 		return ErrInterrupted // finish saves at once
 	}
 	if f.backup.due(f.sinceBackup, time.Since(f.lastBackup)) {
-		if err := f.saveLast(); err != nil {
-			return err
-		}
+		return f.saveLast()
 	}
-	return f.writeHistory()
+	return nil
 }
 
 func stopReason(stopper Callback) string {
@@ -391,6 +398,9 @@ func (f *fit) finish(runErr error, start time.Time) (*Summary, error) {
 	if err := f.writeHistory(); err != nil && runErr == nil {
 		runErr = err
 	}
+	if err := f.ckpt.close(); err != nil && runErr == nil {
+		runErr = err
+	}
 	s.fill(f.st.History, f.checkpointCallback())
 	s.WallSeconds = time.Since(start).Seconds()
 	s.Timing.FitS = s.WallSeconds
@@ -438,11 +448,17 @@ func (f *fit) saveLast() error {
 	return nil
 }
 
+// writeHistory queues history.json behind the checkpoint writes: nothing on disk waits for it.
 func (f *fit) writeHistory() error {
 	if f.runDir == "" {
 		return nil
 	}
-	return writeHistory(f.runDir, f.st.History)
+	b, err := json.MarshalIndent(f.st.History, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode history: %w", err)
+	}
+	f.ckpt.writeFile(Layout(f.runDir).History(), append(b, '\n'))
+	return nil
 }
 
 // printEpoch writes Keras' verbose=2 epoch line.

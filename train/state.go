@@ -66,6 +66,9 @@ type EpochRecord struct {
 	Epoch   int       `json:"epoch"` // 1-based, as Keras prints it
 	Logs    EpochLogs `json:"logs"`
 	Seconds float64   `json:"seconds"` // training steps only: validation and checkpoints are not in it
+	// WallSeconds is the whole epoch in this process: steps, validation, callbacks and the
+	// time the loop waited for checkpoints.
+	WallSeconds float64 `json:"wall_seconds,omitempty"`
 }
 
 // LoadState reads the resume state of the run directory run (RUN/last/train_state.json).

@@ -111,12 +111,3 @@ func WriteSummary(run string, s *Summary) error {
 	}
 	return atomicfs.WriteFile(Layout(run).Summary(), append(b, '\n'), 0o644)
 }
-
-// writeHistory writes a run directory's history.json.
-func writeHistory(run string, history []EpochRecord) error {
-	b, err := json.MarshalIndent(history, "", " ")
-	if err != nil {
-		return fmt.Errorf("encode history: %w", err)
-	}
-	return atomicfs.WriteFile(Layout(run).History(), append(b, '\n'), 0o644)
-}

@@ -135,7 +135,9 @@ func runTrain(c *cli.Context) error {
 		history = resume.History
 		opts = append(opts, train.WithResume(resume))
 	}
-	opts = append(opts, train.WithSettings(settings), train.WithCallbacks(plots.History(spec.out, history)))
+	curves := plots.History(spec.out, history)
+	defer curves.Close() // an interrupted or failed run still gets the plots of its epochs
+	opts = append(opts, train.WithSettings(settings), train.WithCallbacks(curves))
 	if bar := termui.EpochBar(os.Stderr, spec.cfg.Epochs); bar != nil {
 		opts = append(opts, train.WithCallbacks(bar))
 	}

@@ -37,9 +37,10 @@ func run(dir string, n, steps, warmup int) error {
 		return fmt.Errorf("load %s: %w", dir, err)
 	}
 	defer m.Close()
-	s, c := m.Meta.InputSize, len(m.Meta.Classes)
+	h, w, ch := m.InputShape()
+	c := len(m.Meta.Classes)
 	rng := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, n*s*s*3)
+	x := make([]float32, n*h*w*ch)
 	for i := range x {
 		x[i] = rng.Float32()
 	}
