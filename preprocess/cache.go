@@ -17,7 +17,7 @@ import (
 
 // codeVersion is part of every cache key: bump it whenever a change to this package
 // changes the crops it produces, so stale cache entries are never read.
-const codeVersion = 1
+const codeVersion = 2 // 2: JPEG and WebP chroma interpolated as libjpeg-turbo and libwebp do
 
 // The cache is a folder of pack files, each holding a batch of entries keyed by the
 // SHA-256 of an image file's content and of every parameter that shapes its crop (so

@@ -57,11 +57,24 @@ func parseOrientation(tiff []byte) (o int) {
 
 // jpegExif returns the TIFF payload of the first APP1 "Exif" segment, walking markers
 // until the image data starts.
-func jpegExif(d []byte) []byte {
+func jpegExif(d []byte) (exif []byte) {
+	jpegSegments(d, func(marker byte, seg []byte) bool {
+		if marker == 0xE1 && bytes.HasPrefix(seg, []byte("Exif\x00\x00")) {
+			exif = seg[6:]
+			return false
+		}
+		return true
+	})
+	return exif
+}
+
+// jpegSegments calls yield with each marker segment's payload before the first scan (the
+// metadata and the frame header), until yield returns false or the data stops making sense.
+func jpegSegments(d []byte, yield func(marker byte, payload []byte) bool) {
 	i := 2 // after SOI
 	for i+4 <= len(d) {
 		if d[i] != 0xFF {
-			return nil
+			return
 		}
 		marker := d[i+1]
 		if marker == 0xFF { // fill byte
@@ -72,20 +85,18 @@ func jpegExif(d []byte) []byte {
 			i += 2
 			continue
 		}
-		if marker == 0xDA || marker == 0xD9 { // start of scan / end of image: no more metadata
-			return nil
+		if marker == 0xDA || marker == 0xD9 { // start of scan / end of image
+			return
 		}
 		n := int(binary.BigEndian.Uint16(d[i+2:]))
 		if n < 2 || i+2+n > len(d) {
-			return nil
+			return
 		}
-		seg := d[i+4 : i+2+n]
-		if marker == 0xE1 && bytes.HasPrefix(seg, []byte("Exif\x00\x00")) {
-			return seg[6:]
+		if !yield(marker, d[i+4:i+2+n]) {
+			return
 		}
 		i += 2 + n
 	}
-	return nil
 }
 
 func pngExif(d []byte) []byte {
@@ -103,18 +114,33 @@ func pngExif(d []byte) []byte {
 	return nil
 }
 
-func webpExif(d []byte) []byte {
-	i := 12 // after "RIFF", size, "WEBP"
-	for i+8 <= len(d) {
-		n := int(binary.LittleEndian.Uint32(d[i+4:]))
-		if n < 0 || i+8+n > len(d) {
-			return nil
-		}
-		if string(d[i:i+4]) == "EXIF" {
+func webpExif(d []byte) (exif []byte) {
+	if len(d) < 12 {
+		return nil
+	}
+	webpChunks(d[12:], func(fourcc string, payload []byte) bool {
+		if fourcc == "EXIF" {
 			// Some writers keep JPEG's "Exif\0\0" prefix inside the chunk.
-			return bytes.TrimPrefix(d[i+8:i+8+n], []byte("Exif\x00\x00"))
+			exif = bytes.TrimPrefix(payload, []byte("Exif\x00\x00"))
+			return false
+		}
+		return true
+	})
+	return exif
+}
+
+// webpChunks calls yield with each RIFF chunk in d (a WebP file's after its 12-byte
+// header, or an animation frame's after its 16-byte header), until yield returns false or
+// a chunk runs past the data.
+func webpChunks(d []byte, yield func(fourcc string, payload []byte) bool) {
+	for i := 0; i+8 <= len(d); {
+		n := int(binary.LittleEndian.Uint32(d[i+4:]))
+		if n < 0 || n > len(d)-i-8 {
+			return
+		}
+		if !yield(string(d[i:i+4]), d[i+8:i+8+n]) {
+			return
 		}
 		i += 8 + n + n&1
 	}
-	return nil
 }
