@@ -27,6 +27,7 @@ every argument, the content of --from/--weights files, the TensorFlow/Keras/NumP
 versions): an identical export is then a hard-linked copy of the cached one.
 """
 import argparse
+import gc
 import hashlib
 import json
 import math
@@ -794,4 +795,13 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    # Tracing a large model makes millions of Python objects and few reference cycles: the
+    # cyclic collector's passes cost ~10% of the CPU time (InceptionResNetV2: 28.7 -> 26.6 s,
+    # 32.8 -> 28.4 s) and change no peak memory (2.40 GB either way).
+    gc.disable()
     main(sys.argv[1:])
+    # Everything is written, fsynced and renamed: skip the interpreter's teardown of
+    # TensorFlow's graphs and sessions (~4 s of wall time after an InceptionResNetV2 export).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
