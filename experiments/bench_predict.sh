@@ -3,7 +3,7 @@
 # path, same model: batch-1 latency (median over N photos) and batch-N throughput.
 #   Go:     experiments/benchpredict (package preprocess + tfgraph, the code `emotions` runs)
 #   Python: experiments/peers/predict_peer.py (OpenCV 4 + Haar cascade + tf.saved_model.load of
-#           the serving-only SavedModel); needs opencv-python-headless<5 in .venv (installed on
+#           the model directory, its serve signature); needs opencv-python-headless<5 in .venv (installed on
 #           first use).
 #   make bench-predict                      IRv2, 64 photos of data/faces4/test, 2 rounds (~4 min)
 #   BENCH_BACKBONE=tiny make bench-predict  quick mode

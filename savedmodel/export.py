@@ -5,32 +5,53 @@ SavedModel whose signatures let Go predict, train one step, evaluate and set the
 Layout written to --out (atomically: a temp dir renamed into place):
 
     OUT/saved_model.pb, OUT/variables/     the training model (weights + optimizer state)
-    OUT/emotions.json                       metadata Go reads (input size, classes, normalisation)
+    OUT/emotions.json                       metadata Go reads (input shape, output kind, classes,
+                                            normalisation; format 2)
     OUT/variables.json                      checkpoint key -> Keras variable path, shape, role
-    OUT/serving/                            serving-only SavedModel (serve endpoint, no optimizer)
-    OUT/serving/key_map.json                serving checkpoint key -> training checkpoint key
+    OUT/serving-graph/graph.pb              the serving-only SavedModel proto (serve endpoint)
+    OUT/serving-graph/object_graph.pb       its checkpoint's object graph
+    OUT/serving-graph/key_map.json          serving checkpoint key -> training checkpoint key
+
+serving-graph/ holds no weights and no file named saved_model.pb: nothing can load it as a
+model, so a copy of it beside trained weights (tfgraph's Save links it into every run directory)
+never serves the weights the model was created with. `emotions export` writes graph.pb as
+saved_model.pb beside a checkpoint of the trained weights saved under the serving keys with
+object_graph.pb.
 
 Why no ExportArchive.track(model): track() makes a second tf.Variable for every Keras variable
 (Keras' _export_to_saved_model_graph); the endpoints then train one copy while a reload restores
 the other, stale one. Endpoints alone capture exactly the variables they use.
+
+--cache DIR keeps a copy of each export keyed by everything that determines it (this script,
+every argument, the content of --from/--weights files, the TensorFlow/Keras/NumPy/Python
+versions): an identical export is then a hard-linked copy of the cached one.
 """
 import argparse
+import gc
+import hashlib
 import json
+import math
 import os
 import shutil
 import sys
 import tempfile
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+FORMAT = 2
 # The classifier's last layer: its variables (probabilities/kernel, /bias) have one column per
 # class, so copying them between models goes by class name (copy_from_emotions_model).
 OUTPUT_LAYER = "probabilities"
 BACKBONES = ("inception_resnet_v2", "vgg16", "resnet50", "resnet101", "tiny")
+SERVING_DIR = "serving-graph"
+# Go (savedmodel.Validate) accepts this range of input heights and widths.
+MIN_SIDE, MAX_SIDE = 8, 4096
 
 # Pixel normalisations, as x = p*scale + offset per channel (p in 0..255), matching
 # keras.applications' preprocess_input modes; "rescale" is the seed's ImageDataGenerator(1/255).
+# mean_std is built from --mean/--std (normalization()).
 NORMALIZATIONS = {
     "rescale": dict(bgr=False, scale=[1 / 255.0] * 3, offset=[0.0] * 3),
     "tf": dict(bgr=False, scale=[2 / 255.0] * 3, offset=[-1.0] * 3),
@@ -41,6 +62,8 @@ NORMALIZATIONS = {
         offset=[-m / s for m, s in zip((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))],
     ),
 }
+# Modes whose three channels differ: meaningless for a one-channel (grayscale) model.
+PER_CHANNEL_MODES = ("caffe", "torch")
 BACKBONE_NORMALIZATION = {
     "inception_resnet_v2": "tf",
     "vgg16": "caffe",
@@ -49,9 +72,23 @@ BACKBONE_NORMALIZATION = {
     "tiny": "rescale",
 }
 
-
 def progress(msg):
     print(f"[export] {msg}", file=sys.stderr, flush=True)
+
+
+class Phase:
+    """Reports how long a step took (the breakdown `new-model` prints)."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __enter__(self):
+        self.t = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is None:
+            progress(f"{self.what}: {time.perf_counter() - self.t:.1f} s")
 
 
 def parse_args(argv):
@@ -62,21 +99,66 @@ def parse_args(argv):
                    help="none | imagenet (Keras download, needs network) | path to .h5/.keras "
                         "backbone weights | an emotions model directory (matching variables are copied)")
     p.add_argument("--from", dest="from_model", default=None,
-                   help="wrap an existing Keras 3 classifier (.keras) instead of building one")
-    p.add_argument("--input-size", type=int, default=80)
+                   help="wrap an existing Keras 3 classifier (.keras) instead of building one: one "
+                        "(H, W, 1|3) image input, a (C) softmax or logits output")
+    p.add_argument("--output", default="auto", choices=["auto", "probabilities", "logits"],
+                   help="what a --from model's output is: auto = from its last layer's activation "
+                        "(softmax: probabilities, linear: logits) and its compiled loss's from_logits")
+    p.add_argument("--input-size", type=int, default=80, help="square input size of a built model")
     p.add_argument("--classes", default="angry,happy,normal,sad")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--dense", type=int, default=64, help="units of the Dense(relu) head layer")
     p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--normalization", default="rescale", choices=sorted(NORMALIZATIONS) + ["backbone"],
-                   help="pixel normalisation; rescale ([0,1]) is the seed's; backbone = the "
-                        "backbone's own keras.applications preprocess_input")
+    p.add_argument("--normalization", default="rescale", choices=sorted(NORMALIZATIONS) + ["mean_std", "backbone"],
+                   help="pixel normalisation; rescale ([0,1]) is the seed's; tf [-1,1]; caffe, torch as "
+                        "keras.applications; mean_std: (p/255 - mean)/std with --mean/--std; backbone = "
+                        "the backbone's own keras.applications preprocess_input")
+    p.add_argument("--mean", default=None, help="mean_std: 1 or 3 comma-separated means in [0,1] pixel units")
+    p.add_argument("--std", default=None, help="mean_std: 1 or 3 comma-separated standard deviations in [0,1] pixel units")
     p.add_argument("--xla", default="auto", choices=["auto", "on", "off"],
                    help="export the XLA-compiled train_step_xla too: auto = when this machine has a GPU "
                         "(Keras' jit_compile='auto' decides the same way, at compile time), on, off")
     p.add_argument("--no-xla", action="store_true", help="same as --xla off")
+    p.add_argument("--cache", default="", help="directory of cached exports (empty: no cache)")
+    p.add_argument("--no-cache", action="store_true", help="neither use nor fill --cache")
     return p.parse_args(argv)
+
+
+def parse_floats(flag, text):
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"export: {flag} {text!r}: need 1 or 3 comma-separated numbers")
+    if len(values) not in (1, 3) or not all(math.isfinite(v) for v in values):
+        raise SystemExit(f"export: {flag} {text!r}: need 1 or 3 comma-separated finite numbers")
+    return values
+
+
+def normalization(args, backbone, channels):
+    """emotions.json's normalization: x = p*scale[c] + offset[c] for an 8-bit pixel p; a
+    one-channel model's pixel is the BT.601 luma of the RGB pixel and uses scale[0]/offset[0]
+    (all three are written equal)."""
+    name = args.normalization
+    if name == "backbone":
+        name = BACKBONE_NORMALIZATION.get(backbone, "rescale")
+    if name != "mean_std":
+        if args.mean is not None or args.std is not None:
+            raise SystemExit(f"export: --mean/--std go with --normalization mean_std, not {name}")
+        if channels == 1 and name in PER_CHANNEL_MODES:
+            raise SystemExit(f"export: --normalization {name} has a value per colour channel; this model takes "
+                             "one (grayscale) channel: use rescale, tf, or mean_std with one --mean and --std")
+        return dict(mode=name, **NORMALIZATIONS[name])
+    if args.mean is None or args.std is None:
+        raise SystemExit("export: --normalization mean_std needs --mean and --std (e.g. --mean 0.5 --std 0.5)")
+    mean, std = parse_floats("--mean", args.mean), parse_floats("--std", args.std)
+    if channels == 1 and (len(mean) != 1 or len(std) != 1):
+        raise SystemExit("export: a one-channel (grayscale) model takes one --mean and one --std value")
+    if any(s <= 0 for s in std):
+        raise SystemExit(f"export: --std {args.std}: standard deviations must be positive")
+    mean, std = (mean * 3 if len(mean) == 1 else mean), (std * 3 if len(std) == 1 else std)
+    return dict(mode="mean_std", bgr=False, scale=[1 / (255.0 * s) for s in std],
+                offset=[-m / s for m, s in zip(mean, std)])
 
 
 def build_tiny(inputs, seed):
@@ -192,27 +274,100 @@ def copy_from_emotions_model(model, src_dir, classes):
              f"output units kept for {','.join(kept) or 'no class'} of {','.join(src_classes)}")
 
 
-def load_wrapped(path, classes_arg):
-    """Wrap a team's own Keras 3 classifier: one image input (N,H,W,3), softmax output (N,C)."""
+def parse_classes(text):
+    classes = [c for c in text.split(",") if c]
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise SystemExit(f"export: --classes needs at least two distinct names, got {text!r}")
+    return classes
+
+
+def last_activation(model):
+    """The activation of the layer that produces the output: softmax, linear, another name, or
+    None when that layer has no activation of its own (e.g. a custom layer)."""
+    import keras
+
+    layer = model.outputs[0]._keras_history[0]
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    fn = getattr(layer, "activation", None)
+    if fn is None:
+        return None
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def loss_from_logits(loss):
+    """What a compiled loss says of the output: True (from_logits=True), False (a cross-entropy
+    on probabilities), None (no loss, or one that does not say)."""
+    import keras
+
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        return False if loss in ("categorical_crossentropy", "CategoricalCrossentropy") else None
+    if isinstance(loss, keras.losses.Loss):
+        from_logits = loss.get_config().get("from_logits")
+        return None if from_logits is None else bool(from_logits)
+    return False if loss is keras.losses.categorical_crossentropy else None
+
+
+def output_kind(path, model, wanted):
+    """probabilities or logits, from the last activation, the compiled loss and --output; any
+    contradiction between them is refused rather than guessed (the loss would be wrong)."""
+    activation = last_activation(model)
+    if activation not in (None, "softmax", "linear"):
+        raise SystemExit(f"export: {path}: the output layer's activation is {activation}: need softmax "
+                         "(probabilities) or none/linear (logits) over one-hot classes")
+    evidence = {}
+    if activation is not None:
+        evidence["its last layer's activation"] = "probabilities" if activation == "softmax" else "logits"
+    from_logits = loss_from_logits(getattr(model, "loss", None))
+    if from_logits is not None:
+        evidence[f"its compiled loss (from_logits={from_logits})"] = "logits" if from_logits else "probabilities"
+    if wanted != "auto":
+        evidence["--output"] = wanted
+    kinds = set(evidence.values())
+    if len(kinds) > 1:
+        said = "; ".join(f"{k} says {v}" for k, v in evidence.items())
+        raise SystemExit(f"export: {path}: contradictory output kind ({said}): make the model's last "
+                         "activation and its loss agree (softmax with from_logits=False, or a linear "
+                         "output with from_logits=True), or save it uncompiled")
+    if not kinds:
+        raise SystemExit(f"export: {path}: cannot tell whether the output is probabilities or logits "
+                         "(its last layer has no activation and it is not compiled with a "
+                         "cross-entropy): pass --output probabilities or --output logits")
+    return kinds.pop()
+
+
+def load_wrapped(path, classes_arg, wanted_output):
+    """Wrap a team's own Keras 3 classifier: one image input (N,H,W,1|3), one (N,C) output of
+    probabilities (softmax) or logits. Returns the model, (H, W, C), the classes and the output kind."""
     import keras
 
     model = keras.saving.load_model(path, compile=True)
     if len(model.inputs) != 1:
         raise SystemExit(f"export: {path}: need one image input, the model has {len(model.inputs)}")
     shape = tuple(model.inputs[0].shape)
-    if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[1] != shape[2]:
-        raise SystemExit(f"export: {path}: input shape {shape}: need (None, S, S, 3)")
+    if len(shape) != 4 or any(d is None for d in shape[1:]) or shape[3] not in (1, 3):
+        raise SystemExit(f"export: {path}: input shape {shape}: need (None, H, W, 1) or (None, H, W, 3), "
+                         "a fixed-size grayscale or RGB image")
+    height, width, channels = shape[1:]
+    if not (MIN_SIDE <= height <= MAX_SIDE and MIN_SIDE <= width <= MAX_SIDE):
+        raise SystemExit(f"export: {path}: input shape {shape}: height and width must be {MIN_SIDE}..{MAX_SIDE}")
     out = tuple(model.outputs[0].shape)
-    if len(model.outputs) != 1 or len(out) != 2:
+    if len(model.outputs) != 1 or len(out) != 2 or out[1] is None:
         raise SystemExit(f"export: {path}: need one (None, C) output, got {[tuple(o.shape) for o in model.outputs]}")
-    classes = [c for c in classes_arg.split(",") if c]
+    if out[1] < 2:
+        raise SystemExit(f"export: {path}: the output has {out[1]} unit(s): need one per class, at least 2")
+    classes = parse_classes(classes_arg)
     if len(classes) != out[1]:
-        raise SystemExit(f"export: {path}: the model has {out[1]} outputs but --classes names {len(classes)}")
-    return model, shape[1], classes
+        raise SystemExit(f"export: {path}: the model has {out[1]} outputs but --classes names {len(classes)}: "
+                         "name every class, in output order")
+    return model, (height, width, channels), classes, output_kind(path, model, wanted_output)
 
 
-def compiled_parts(model, lr):
-    """The model's own optimizer and loss if it was compiled, else the seed's Adam + CE."""
+def compiled_parts(model, lr, from_logits):
+    """The model's own optimizer and loss if it was compiled, else the seed's Adam and a
+    categorical cross-entropy on what the model outputs."""
     import keras
 
     optimizer = getattr(model, "optimizer", None)
@@ -220,10 +375,13 @@ def compiled_parts(model, lr):
     if optimizer is None:
         optimizer = keras.optimizers.Adam(learning_rate=lr)
     if loss is None:
-        loss = "categorical_crossentropy"
+        loss = keras.losses.CategoricalCrossentropy(from_logits=from_logits)
     if isinstance(loss, (list, dict)):
         raise SystemExit("export: models with several losses are not supported")
     loss_fn = keras.losses.get(loss)
+    if "sparse" in getattr(loss_fn, "name", getattr(loss_fn, "__name__", "")):
+        raise SystemExit("export: the model is compiled with a sparse loss; emotions trains on one-hot "
+                         "(or soft) targets: recompile with categorical_crossentropy")
     if not isinstance(loss_fn, keras.losses.Loss):
         from keras.src.losses.losses import LossFunctionWrapper  # not re-exported in keras.losses
 
@@ -234,53 +392,77 @@ def compiled_parts(model, lr):
     return optimizer, loss_fn
 
 
+def tensorflow_has_no_gpu_build():
+    """True when only tensorflow-cpu is installed: then no GPU can be seen, known without
+    importing TensorFlow (which the cache lookup avoids)."""
+    from importlib import metadata
+
+    def installed(dist):
+        try:
+            metadata.version(dist)
+            return True
+        except metadata.PackageNotFoundError:
+            return False
+
+    return installed("tensorflow-cpu") and not installed("tensorflow")
+
+
 def want_xla(args):
     """The XLA variant is only worth its cost where it is used: on CPU, XLA measured 2x slower
     here and the extra function in the graph raised a training session's peak memory by ~1 GB
     (InceptionResNetV2: 4.5 -> 3.4 GB without it), so by default it is exported only on a
     machine that has a GPU, as Keras resolves jit_compile="auto" on the compiling machine."""
-    import tensorflow as tf
-
     if args.no_xla or args.xla == "off":
         return False
     if args.xla == "on":
         return True
+    if tensorflow_has_no_gpu_build():
+        return False
+    import tensorflow as tf
+
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def make_endpoints(model, optimizer, loss_fn, size, n_classes):
+def make_endpoints(model, optimizer, loss_fn, shape, n_classes, logits):
     import keras
     import tensorflow as tf
 
-    images = tf.TensorSpec([None, size, size, 3], tf.float32, name="images")
+    images = tf.TensorSpec([None, *shape], tf.float32, name="images")
     labels = tf.TensorSpec([None, n_classes], tf.float32, name="labels")
     weights = tf.TensorSpec([None], tf.float32, name="sample_weights")
     lr_spec = tf.TensorSpec([], tf.float32, name="learning_rate")
 
+    # serve and evaluate share one inference pass, traced once (IRv2: ~1.5 s) and stored once.
+    @tf.function(input_signature=[images], autograph=False)
+    def infer(images):
+        return model(images, training=False)
+
     def serve(images):
-        return {"probabilities": model(images, training=False)}
+        out = infer(images)
+        return {"probabilities": tf.nn.softmax(out, axis=-1) if logits else out}
 
     def train_step(images, labels, sample_weights):
         # As Keras 3 fit's train_step: loss = compiled loss (sum_over_batch_size of the
         # weighted per-sample losses) + the model's regularisation losses; the accuracy metric
-        # is weighted by the same sample weights.
+        # is weighted by the same sample weights. argmax is the same on logits and probabilities.
         with tf.GradientTape() as tape:
-            probs = model(images, training=True)
-            loss = loss_fn(labels, probs, sample_weight=sample_weights)
+            out = model(images, training=True)
+            loss = loss_fn(labels, out, sample_weight=sample_weights)
             if model.losses:
                 loss = loss + tf.add_n(model.losses)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        hit = tf.cast(tf.equal(tf.argmax(probs, 1), tf.argmax(labels, 1)), tf.float32)
+        hit = tf.cast(tf.equal(tf.argmax(out, 1), tf.argmax(labels, 1)), tf.float32)
         accuracy = tf.math.divide_no_nan(tf.reduce_sum(hit * sample_weights), tf.reduce_sum(sample_weights))
         return {"loss": loss, "accuracy": accuracy}
 
     def evaluate(images, labels):
         # Sums, so Go aggregates any number of batches exactly (Keras' evaluate averages
-        # per-sample losses over all samples).
-        probs = model(images, training=False)
-        per_sample = keras.losses.categorical_crossentropy(labels, probs)
-        hit = tf.cast(tf.equal(tf.argmax(probs, 1), tf.argmax(labels, 1)), tf.float32)
+        # per-sample losses over all samples). Cross-entropy of the probabilities, computed from
+        # the logits for a logits model.
+        out = infer(images)
+        per_sample = keras.losses.categorical_crossentropy(labels, out, from_logits=logits)
+        hit = tf.cast(tf.equal(tf.argmax(out, 1), tf.argmax(labels, 1)), tf.float32)
         return {"loss_sum": tf.reduce_sum(per_sample), "correct": tf.reduce_sum(hit)}
 
     def set_learning_rate(learning_rate):
@@ -290,23 +472,77 @@ def make_endpoints(model, optimizer, loss_fn, size, n_classes):
     def get_state():
         return {"learning_rate": tf.identity(optimizer.learning_rate), "iterations": tf.cast(optimizer.iterations, tf.int64)}
 
+    # autograph off: the bodies have no Python control flow on tensors, and converting Keras'
+    # call chain costs tracing time for nothing.
+    def function(fn, signature, **kw):
+        return tf.function(fn, input_signature=signature, autograph=False, **kw)
+
     return dict(
-        get_state=tf.function(get_state, input_signature=[]),
-        serve=tf.function(serve, input_signature=[images]),
-        train_step=tf.function(train_step, input_signature=[images, labels, weights]),
-        train_step_xla=tf.function(train_step, input_signature=[images, labels, weights], jit_compile=True),
-        evaluate=tf.function(evaluate, input_signature=[images, labels]),
-        set_learning_rate=tf.function(set_learning_rate, input_signature=[lr_spec]),
+        get_state=function(get_state, []),
+        serve=function(serve, [images]),
+        train_step=function(train_step, [images, labels, weights]),
+        train_step_xla=function(train_step, [images, labels, weights], jit_compile=True),
+        evaluate=function(evaluate, [images, labels]),
+        set_learning_rate=function(set_learning_rate, [lr_spec]),
     )
 
 
-def write_archive(path, fns, names):
+def save_options():
+    import tensorflow as tf
+
+    return tf.saved_model.SaveOptions()
+
+
+def prepare_archive(fns, names):
+    """An ExportArchive of the endpoints names (the first becomes serving_default), each traced
+    once, and its signatures. The traces are made inside a SavedModel save context: tf.function
+    keys its trace cache on the save context's variable policy, so a trace made outside it (as
+    ExportArchive.add_endpoint does) is traced again by tf.saved_model.save: twice the tracing
+    (InceptionResNetV2's train_step alone takes ~8 s)."""
     import keras
+    from tensorflow.python.saved_model import save_context
 
     archive = keras.export.ExportArchive()
-    for name in names:  # the first becomes serving_default
-        archive.add_endpoint(name, fns[name])
-    archive.write_out(path, verbose=False)
+    with save_context.save_context(save_options()):
+        for name in names:
+            archive.add_endpoint(name, fns[name])
+        archive._filter_and_track_resources()  # sets _tf_trackable._all_variables: the checkpoint keys
+        signatures = {name: archive._get_concrete_fn(name) for name in names}
+    signatures.setdefault("serving_default", signatures[names[0]])
+    return archive, signatures
+
+
+def write_training_model(path, fns, names):
+    """The training SavedModel: every endpoint, the weights and the optimizer state."""
+    import tensorflow as tf
+
+    archive, signatures = prepare_archive(fns, names)
+    tf.saved_model.save(archive._tf_trackable, path, signatures=signatures, options=save_options())
+    return archive
+
+
+def write_serving_graph(path, fns):
+    """serving-graph/: the serve-only SavedModel proto (graph.pb) and the object graph its
+    checkpoint needs (object_graph.pb), without a checkpoint: `emotions export` writes one of
+    the trained weights. This is what tf.saved_model.save writes, minus the variables."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework import ops
+    from tensorflow.python.saved_model import builder_impl, constants
+    from tensorflow.python.saved_model import save as tf_save
+
+    archive, signatures = prepare_archive(fns, ["serve"])
+    proto = saved_model_pb2.SavedModel(saved_model_schema_version=constants.SAVED_MODEL_SCHEMA_VERSION)
+    _, exported_graph, saver, asset_info, _, _ = tf_save._build_meta_graph(
+        archive._tf_trackable, signatures, save_options(), proto.meta_graphs.add())
+    # What TrackableSaver.save would store under _CHECKPOINTABLE_OBJECT_GRAPH.
+    object_graph = saver._gather_serialized_tensors(None)[3]
+    os.makedirs(path)
+    with open(os.path.join(path, "graph.pb"), "wb") as f:
+        f.write(proto.SerializeToString(deterministic=True))
+    with open(os.path.join(path, "object_graph.pb"), "wb") as f:
+        f.write(object_graph.SerializeToString(deterministic=True))
+    builder_impl.copy_assets_to_destination_dir(asset_info.asset_filename_map, path)
+    ops.dismantle_graph(exported_graph)
     return archive
 
 
@@ -325,74 +561,210 @@ def variable_listing(archive, model, optimizer):
     return out
 
 
-def main(argv):
-    args = parse_args(argv)
-    import keras
-    import numpy as np
-    import tensorflow as tf
+# ---- the export cache -------------------------------------------------------------------------
 
-    out = os.path.abspath(args.out)
-    if os.path.exists(out):
-        raise SystemExit(f"export: {out} already exists; choose a new --out")
-    keras.utils.set_random_seed(args.seed)
+CACHE_KEEP = 4  # most recently used entries kept: an InceptionResNetV2 export is ~0.7 GB
 
-    copy_src = None
-    if args.from_model:
-        progress(f"wrapping {args.from_model}")
-        model, size, classes = load_wrapped(args.from_model, args.classes)
-        backbone = "custom"
-    else:
-        classes = [c for c in args.classes.split(",") if c]
-        if len(classes) < 2 or len(set(classes)) != len(classes):
-            raise SystemExit(f"export: --classes needs at least two distinct names, got {args.classes!r}")
-        size = args.input_size
-        progress(f"building {args.backbone} {size}x{size}, {len(classes)} classes, weights={args.weights}")
-        model, copy_src = build_model(args, classes)
-        backbone = args.backbone
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate),
-                      loss="categorical_crossentropy", metrics=["accuracy"])
-    if copy_src:
-        copy_from_emotions_model(model, copy_src, classes)
 
-    optimizer, loss_fn = compiled_parts(model, args.learning_rate)
-    optimizer.build(model.trainable_variables)  # slots must exist before tracing
-    fns = make_endpoints(model, optimizer, loss_fn, size, len(classes))
-    train_names = ["serve", "train_step", "evaluate", "set_learning_rate", "get_state"]
-    if want_xla(args):
-        train_names.insert(2, "train_step_xla")
+def hash_path(h, path):
+    """Content of a file, or of every file under a directory (relative names included)."""
+    if os.path.isdir(path):
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(root, name)
+                h.update(os.path.relpath(full, path).encode() + b"\0")
+                hash_path(h, full)
+        return
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
 
-    norm_name = args.normalization
-    if norm_name == "backbone":
-        norm_name = BACKBONE_NORMALIZATION.get(backbone, "rescale")
+
+def cache_key(args):
+    """Everything the export is a function of: this script, the arguments, the content of
+    input files, the library versions, and the XLA decision (it depends on the machine)."""
+    from importlib import metadata
+
+    def version(dist):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    fields = {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "cache", "no_cache")}
+    inputs = []
+    for k in ("from_model", "weights"):
+        if fields[k] and os.path.exists(fields[k]):
+            fields[k] = os.path.abspath(fields[k])
+            inputs.append(fields[k])
+    fields["xla_resolved"] = want_xla(args)
+    fields["versions"] = {d: version(d) for d in ("tensorflow-cpu", "tensorflow", "keras", "numpy")}
+    fields["python"] = sys.version
+    h = hashlib.sha256()
+    with open(os.path.abspath(__file__), "rb") as f:
+        h.update(f.read())
+    h.update(json.dumps(fields, sort_keys=True).encode())
+    for path in inputs:
+        hash_path(h, path)
+    return h.hexdigest()[:32]
+
+
+def link_tree(src, dst):
+    """dst as a copy of src whose files are hard links (copies across file systems). JSON files
+    are copied: they are small and the ones a person might edit in place."""
+    for root, _, files in os.walk(src):
+        target = os.path.join(dst, os.path.relpath(root, src))
+        os.makedirs(target, exist_ok=True)
+        for name in files:
+            s, d = os.path.join(root, name), os.path.join(target, name)
+            if name.endswith(".json"):
+                shutil.copy2(s, d)
+                continue
+            try:
+                os.link(s, d)
+            except OSError:
+                shutil.copy2(s, d)
+
+
+def from_cache(cache, key, out):
+    entry = os.path.join(cache, key)
+    if not os.path.isdir(entry):
+        return False
     parent = os.path.dirname(out) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
-        progress("tracing and writing the training SavedModel")
-        train_archive = write_archive(tmp, fns, train_names)
-        progress("writing the serving-only SavedModel")
-        serving_archive = write_archive(os.path.join(tmp, "serving"), fns, ["serve"])
+        link_tree(entry, tmp)
+        fsync_tree(tmp)
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, out)
+    except OSError as err:  # e.g. the entry pruned meanwhile: export anew
+        shutil.rmtree(tmp, ignore_errors=True)
+        progress(f"model cache entry {entry} unusable ({err}); exporting anew")
+        return False
+    os.utime(entry)
+    made = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.stat(os.path.join(entry, "emotions.json")).st_mtime))
+    progress(f"identical export found in the model cache: {out} is a hard-linked copy of {entry} "
+             f"(made {made}); --no-cache exports anew")
+    return True
+
+
+def to_cache(cache, key, out):
+    """Keep a hard-linked copy of out as the cache entry key (atomically), then drop the least
+    recently used entries beyond CACHE_KEEP. A cache that cannot be written is only reported."""
+    entry = os.path.join(cache, key)
+    try:
+        os.makedirs(cache, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".entry-", dir=cache)
+        link_tree(out, tmp)
+        try:
+            os.rename(tmp, entry)
+        except OSError:  # the same export was cached concurrently
+            shutil.rmtree(tmp, ignore_errors=True)
+        entries = [os.path.join(cache, e) for e in os.listdir(cache) if not e.startswith(".")]
+        entries.sort(key=lambda e: os.stat(e).st_mtime, reverse=True)
+        for old in entries[CACHE_KEEP:]:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as err:
+        progress(f"could not add the export to the model cache {cache}: {err}")
+
+
+def fsync_tree(root_dir):
+    for root, _, files in os.walk(root_dir):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+
+def main(argv):
+    start = time.perf_counter()
+    args = parse_args(argv)
+    out = os.path.abspath(args.out)
+    if os.path.exists(out):
+        raise SystemExit(f"export: {out} already exists; choose a new --out")
+    if not args.from_model and args.output == "logits":
+        raise SystemExit("export: --output logits is for --from models; a built model ends in softmax")
+    cache = "" if args.no_cache else args.cache
+    key = None
+    if cache:
+        with Phase("cache lookup"):
+            key = cache_key(args)
+        if from_cache(cache, key, out):
+            return
+
+    with Phase("import TensorFlow and Keras"):
+        import keras
+        import numpy as np
+        import tensorflow as tf
+    keras.utils.set_random_seed(args.seed)
+
+    copy_src = None
+    with Phase("build the model"):
+        if args.from_model:
+            progress(f"wrapping {args.from_model}")
+            model, shape, classes, output = load_wrapped(args.from_model, args.classes, args.output)
+            backbone = "custom"
+        else:
+            classes = parse_classes(args.classes)
+            size = args.input_size
+            if not MIN_SIDE <= size <= MAX_SIDE:
+                raise SystemExit(f"export: --input-size {size}: must be {MIN_SIDE}..{MAX_SIDE}")
+            shape, output = (size, size, 3), "probabilities"
+            progress(f"building {args.backbone} {size}x{size}, {len(classes)} classes, weights={args.weights}")
+            model, copy_src = build_model(args, classes)
+            backbone = args.backbone
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate),
+                          loss="categorical_crossentropy", metrics=["accuracy"])
+        norm = normalization(args, backbone, shape[2])
+        if copy_src:
+            copy_from_emotions_model(model, copy_src, classes)
+        logits = output == "logits"
+        optimizer, loss_fn = compiled_parts(model, args.learning_rate, logits)
+        optimizer.build(model.trainable_variables)  # slots must exist before tracing
+    fns = make_endpoints(model, optimizer, loss_fn, shape, len(classes), logits)
+    train_names = ["serve", "train_step", "evaluate", "set_learning_rate", "get_state"]
+    if want_xla(args):
+        train_names.insert(2, "train_step_xla")
+
+    parent = os.path.dirname(out) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        with Phase(f"trace and write the training SavedModel ({', '.join(train_names)})"):
+            train_archive = write_training_model(tmp, fns, train_names)
+        with Phase("write the serving graph"):
+            serving_archive = write_serving_graph(os.path.join(tmp, SERVING_DIR), fns)
 
         listing = variable_listing(train_archive, model, optimizer)
-        by_id = {v["id"]: v["key"] for v in listing}
-        key_map = {}
+        by_id = {v["id"]: v for v in listing}
+        key_map, dtypes = {}, {}
         for i, tv in enumerate(serving_archive._tf_trackable._all_variables):
-            key_map[f"_all_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"] = by_id[id(tv)]
+            serving_key = f"_all_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+            key_map[serving_key] = by_id[id(tv)]["key"]
+            dtypes[serving_key] = by_id[id(tv)]["dtype"]
         for v in listing:
             del v["id"]
-        with open(os.path.join(tmp, "serving", "key_map.json"), "w") as f:
-            json.dump({"dtypes": {k: next(v["dtype"] for v in listing if v["key"] == t) for k, t in key_map.items()},
-                       "map": key_map}, f, indent=1)
+        with open(os.path.join(tmp, SERVING_DIR, "key_map.json"), "w") as f:
+            json.dump({"dtypes": dtypes, "map": key_map}, f, indent=1)
         with open(os.path.join(tmp, "variables.json"), "w") as f:
             json.dump({"variables": listing}, f, indent=1)
 
+        height, width, channels = shape
         meta = dict(
-            format=1,
+            format=FORMAT,
             backbone=backbone,
             weights=args.weights if not args.from_model else f"from {os.path.basename(args.from_model)}",
-            input_size=size,
+            input_height=height,
+            input_width=width,
+            channels=channels,
+            color="grayscale" if channels == 1 else "rgb",
+            output=output,
             classes=classes,
-            normalization=dict(mode=norm_name, **NORMALIZATIONS[norm_name]),
+            normalization=norm,
             seed=args.seed,
             optimizer=type(optimizer).__name__,
             learning_rate=float(np.asarray(optimizer.learning_rate)),
@@ -401,23 +773,35 @@ def main(argv):
             keras_version=keras.__version__,
             source=os.path.abspath(args.from_model) if args.from_model else "",
             signatures={n: n for n in train_names},
-            serving=dict(dir="serving", key_map="serving/key_map.json"),
+            serving=dict(dir=SERVING_DIR, key_map=f"{SERVING_DIR}/key_map.json",
+                         graph=f"{SERVING_DIR}/graph.pb", object_graph=f"{SERVING_DIR}/object_graph.pb"),
             params=int(sum(int(np.prod(v.shape)) for v in model.weights)),
         )
+        if height == width:  # for a format-1 reader; Go reads input_height/input_width
+            meta["input_size"] = height
         with open(os.path.join(tmp, "emotions.json"), "w") as f:
             json.dump(meta, f, indent=2)
             f.write("\n")
-        for root, _, files in os.walk(tmp):
-            for name in files:
-                with open(os.path.join(root, name), "rb") as fh:
-                    os.fsync(fh.fileno())
+        with Phase("fsync"):
+            fsync_tree(tmp)
         os.chmod(tmp, 0o755)
         os.rename(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    progress(f"wrote {out} ({meta['params']:,} parameters)")
+    if cache:
+        to_cache(cache, key, out)
+    progress(f"wrote {out} ({meta['params']:,} parameters) in {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":
+    # Tracing a large model makes millions of Python objects and few reference cycles: the
+    # cyclic collector's passes cost ~10% of the CPU time (InceptionResNetV2: 28.7 -> 26.6 s,
+    # 32.8 -> 28.4 s) and change no peak memory (2.40 GB either way).
+    gc.disable()
     main(sys.argv[1:])
+    # Everything is written, fsynced and renamed: skip the interpreter's teardown of
+    # TensorFlow's graphs and sessions (~4 s of wall time after an InceptionResNetV2 export).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

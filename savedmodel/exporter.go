@@ -43,6 +43,15 @@ func FindPython() (string, error) {
 		"or set EMOTIONS_PYTHON to a python that has tensorflow-cpu==2.18.1 and keras==3.15.1")
 }
 
+// DefaultModelCache is where `new-model` keeps its exports by default (~/.cache/emotions/models),
+// "" when the system has no cache directory.
+func DefaultModelCache() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "emotions", "models")
+	}
+	return ""
+}
+
 // Export runs the embedded exporter with args (see export.py --help), streaming its progress
 // lines to progress.
 func Export(args []string, progress io.Writer) error {

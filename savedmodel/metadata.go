@@ -16,12 +16,23 @@ import (
 const MetadataFile = "emotions.json"
 
 // FormatVersion is bumped when the metadata or signature contract changes incompatibly.
-const FormatVersion = 1
+// Format 2 added input_height/input_width/channels/color/output; format 1 (input_size, square
+// RGB, probabilities) is still read.
+const FormatVersion = 2
+
+// Values of Metadata.Output and Metadata.Color.
+const (
+	OutputProbabilities = "probabilities"
+	OutputLogits        = "logits"
+	ColorRGB            = "rgb"
+	ColorGrayscale      = "grayscale"
+)
 
 // Normalization maps an 8-bit RGB pixel to the model's input: x = p*Scale[c] + Offset[c],
-// taken in the channel order the backbone expects (BGR for Keras' "caffe" mode).
+// taken in the channel order the backbone expects (BGR for Keras' "caffe" mode). A
+// one-channel model's pixel p is the BT.601 luma of the RGB pixel and uses Scale[0], Offset[0].
 type Normalization struct {
-	Mode   string     `json:"mode"` // rescale ([0,1], the seed's), tf ([-1,1]), caffe, torch
+	Mode   string     `json:"mode"` // rescale ([0,1], the seed's), tf ([-1,1]), caffe, torch, mean_std
 	BGR    bool       `json:"bgr"`
 	Scale  [3]float32 `json:"scale"`
 	Offset [3]float32 `json:"offset"`
@@ -40,12 +51,35 @@ func (n Normalization) Apply(r, g, b float32, out []float32) {
 	out[2] = b*n.Scale[2] + n.Offset[2]
 }
 
+// Luma is the BT.601 luma of an RGB pixel, what Pillow's convert("L") and OpenCV's
+// COLOR_RGB2GRAY compute (before their rounding to 8 bits).
+func Luma(r, g, b float32) float32 { return 0.299*r + 0.587*g + 0.114*b }
+
+// ApplyTo normalises one RGB pixel (0..255 each) for a model of the given channel count:
+// out[0:3] as Apply for 3 channels; out[0] from the pixel's luma for 1 channel.
+func (n Normalization) ApplyTo(r, g, b float32, channels int, out []float32) {
+	if channels == 1 {
+		out[0] = Luma(r, g, b)*n.Scale[0] + n.Offset[0]
+		return
+	}
+	n.Apply(r, g, b, out)
+}
+
 // Metadata is what export.py writes to emotions.json.
 type Metadata struct {
-	Format        int           `json:"format"`
-	Backbone      string        `json:"backbone"`
-	Weights       string        `json:"weights"`
-	InputSize     int           `json:"input_size"`
+	Format      int    `json:"format"`
+	Backbone    string `json:"backbone"`
+	Weights     string `json:"weights"`
+	InputHeight int    `json:"input_height"`
+	InputWidth  int    `json:"input_width"`
+	Channels    int    `json:"channels"` // 1 (grayscale: the luma of the RGB pixel) or 3
+	Color       string `json:"color"`    // ColorRGB or ColorGrayscale, as Channels says
+	// Output is what the model itself outputs, OutputProbabilities or OutputLogits; the serve
+	// signature returns probabilities either way.
+	Output string `json:"output"`
+	// InputSize is the side of a square input (InputHeight == InputWidth), 0 otherwise.
+	// Deprecated: use InputHeight and InputWidth; ReadMetadata derives it from them.
+	InputSize     int           `json:"input_size,omitempty"`
 	Classes       []string      `json:"classes"`
 	Normalization Normalization `json:"normalization"`
 	Seed          int           `json:"seed"`
@@ -57,30 +91,60 @@ type Metadata struct {
 	Source        string        `json:"source,omitempty"` // a wrapped .keras file, if any
 	// Signatures maps our endpoint roles to the SavedModel signature names.
 	Signatures map[string]string `json:"signatures"`
-	// Serving names the serving-only SavedModel (relative to the model dir) and its key map.
+	// Serving names what `emotions export` builds the serving-only SavedModel from.
 	Serving *ServingInfo `json:"serving,omitempty"`
 	Params  int64        `json:"params,omitempty"`
 }
 
-// ServingInfo describes the serving-only archive written beside the training model, used by
-// `emotions export` to copy trained weights without optimizer slots.
+// PixelsPerImage is the number of floats of one input image: height x width x channels.
+func (m Metadata) PixelsPerImage() int { return m.InputHeight * m.InputWidth * m.Channels }
+
+// ServingInfo describes the serving template written beside the training model, from which
+// `emotions export` builds a serving-only SavedModel of the trained weights (no optimizer
+// slots). Paths are relative to the model directory.
+//
+// Since format 2 the template holds no weights: Dir ("serving-graph") has Graph (the serving
+// SavedModel proto, not named saved_model.pb so that nothing loads it as a model), ObjectGraph
+// (its checkpoint's object graph) and KeyMap. Directories made before (Graph empty) hold a
+// complete serving SavedModel with the initial weights in Dir ("serving"); export still reads
+// them.
 type ServingInfo struct {
-	Dir    string `json:"dir"`     // e.g. "serving"
-	KeyMap string `json:"key_map"` // JSON file: serving checkpoint key -> training checkpoint key
+	Dir         string `json:"dir"`                    // "serving-graph" ("serving" before)
+	KeyMap      string `json:"key_map"`                // JSON file: serving checkpoint key -> training checkpoint key
+	Graph       string `json:"graph,omitempty"`        // the serving SavedModel proto
+	ObjectGraph string `json:"object_graph,omitempty"` // serialized TrackableObjectGraph of its checkpoint
 }
 
+// ServingTemplate is the layout export.py writes since format 2.
+var ServingTemplate = ServingInfo{
+	Dir:         "serving-graph",
+	KeyMap:      "serving-graph/key_map.json",
+	Graph:       "serving-graph/graph.pb",
+	ObjectGraph: "serving-graph/object_graph.pb",
+}
+
+// HasWeights reports whether the template is the old layout: a complete SavedModel with the
+// weights the model was created with.
+func (s ServingInfo) HasWeights() bool { return s.Graph == "" }
+
 // Default is used when a model directory has no metadata (e.g. preprocessing without a model):
-// the seed's 80x80 input, [0,1] pixels, four classes.
+// the seed's 80x80 RGB input, [0,1] pixels, four classes.
 func Default() Metadata {
 	return Metadata{
 		Format:        FormatVersion,
+		InputHeight:   80,
+		InputWidth:    80,
+		Channels:      3,
+		Color:         ColorRGB,
+		Output:        OutputProbabilities,
 		InputSize:     80,
 		Classes:       []string{"angry", "happy", "normal", "sad"},
 		Normalization: Rescale,
 	}
 }
 
-// ReadMetadata reads DIR/emotions.json and checks it is usable.
+// ReadMetadata reads DIR/emotions.json and checks it is usable. A format-1 file is returned
+// as format 2: its input_size is the height and width, of 3 channels, output probabilities.
 func ReadMetadata(dir string) (Metadata, error) {
 	path := filepath.Join(dir, MetadataFile)
 	b, err := os.ReadFile(path)
@@ -94,19 +158,47 @@ func ReadMetadata(dir string) (Metadata, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return Metadata{}, fmt.Errorf("parse %s: %w", path, err)
 	}
+	if m.Format == 1 {
+		m.upgradeFormat1()
+	}
 	if err := m.Validate(); err != nil {
 		return Metadata{}, fmt.Errorf("%s: %w", path, err)
 	}
+	m.InputSize = 0
+	if m.InputHeight == m.InputWidth {
+		m.InputSize = m.InputHeight
+	}
 	return m, nil
+}
+
+// upgradeFormat1 fills the fields format 2 added with what format 1 implied.
+func (m *Metadata) upgradeFormat1() {
+	m.Format = FormatVersion
+	m.InputHeight, m.InputWidth = m.InputSize, m.InputSize
+	m.Channels, m.Color, m.Output = 3, ColorRGB, OutputProbabilities
 }
 
 // Validate reports the first thing that makes the metadata unusable.
 func (m Metadata) Validate() error {
 	if m.Format != FormatVersion {
-		return fmt.Errorf("metadata format %d, this emotions reads %d: re-export the model", m.Format, FormatVersion)
+		return fmt.Errorf("metadata format %d, this emotions reads 1 and %d: re-export the model", m.Format, FormatVersion)
 	}
-	if m.InputSize < 8 || m.InputSize > 4096 {
-		return fmt.Errorf("input_size %d out of range", m.InputSize)
+	if m.InputHeight < 8 || m.InputHeight > 4096 || m.InputWidth < 8 || m.InputWidth > 4096 {
+		return fmt.Errorf("input %dx%d (input_height x input_width) out of range 8..4096", m.InputHeight, m.InputWidth)
+	}
+	switch {
+	case m.Channels == 3 && m.Color == ColorRGB:
+	case m.Channels == 1 && m.Color == ColorGrayscale:
+		if m.Normalization.BGR {
+			return errors.New("normalization.bgr is set for a one-channel (grayscale) model")
+		}
+	case m.Channels != 1 && m.Channels != 3:
+		return fmt.Errorf("channels %d: need 1 (grayscale) or 3 (RGB)", m.Channels)
+	default:
+		return fmt.Errorf("color %q does not match channels %d (1: %q, 3: %q)", m.Color, m.Channels, ColorGrayscale, ColorRGB)
+	}
+	if m.Output != OutputProbabilities && m.Output != OutputLogits {
+		return fmt.Errorf("output %q: need %q or %q", m.Output, OutputProbabilities, OutputLogits)
 	}
 	if len(m.Classes) < 2 {
 		return fmt.Errorf("need at least 2 classes, got %d", len(m.Classes))
@@ -118,14 +210,20 @@ func (m Metadata) Validate() error {
 		}
 		seen[c] = true
 	}
-	if m.Normalization.Scale == [3]float32{} {
-		return errors.New("normalization.scale is zero")
+	for c := 0; c < m.Channels; c++ {
+		if m.Normalization.Scale[c] == 0 {
+			return errors.New("normalization.scale is zero")
+		}
 	}
 	return nil
 }
 
 // WriteMetadata writes DIR/emotions.json.
 func WriteMetadata(dir string, m Metadata) error {
+	m.InputSize = 0 // written for format-1 readers of a square model only
+	if m.InputHeight == m.InputWidth {
+		m.InputSize = m.InputHeight
+	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err

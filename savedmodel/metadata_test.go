@@ -16,7 +16,8 @@ func TestMetadataRoundTripAndValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := ReadMetadata(dir)
-	if err != nil || got.InputSize != 80 || strings.Join(got.Classes, ",") != "angry,happy,normal,sad" {
+	if err != nil || got.InputHeight != 80 || got.InputWidth != 80 || got.InputSize != 80 || got.Channels != 3 ||
+		strings.Join(got.Classes, ",") != "angry,happy,normal,sad" {
 		t.Fatalf("read back %+v, %v", got, err)
 	}
 	for _, c := range []struct {
@@ -26,12 +27,21 @@ func TestMetadataRoundTripAndValidation(t *testing.T) {
 		{func(m *Metadata) { m.Format = 99 }, "format 99"},
 		{func(m *Metadata) { m.Classes = []string{"a", "a"} }, "unique"},
 		{func(m *Metadata) { m.Classes = []string{"a"} }, "at least 2"},
-		{func(m *Metadata) { m.InputSize = 0 }, "input_size"},
+		{func(m *Metadata) { m.InputHeight = 0 }, "out of range"},
+		{func(m *Metadata) { m.InputWidth = 5000 }, "out of range"},
+		{func(m *Metadata) { m.Channels = 2 }, "channels 2"},
+		{func(m *Metadata) { m.Channels = 1 }, "does not match channels 1"},
+		{func(m *Metadata) { m.Color = ColorGrayscale }, "does not match channels 3"},
+		{func(m *Metadata) { m.Channels, m.Color, m.Normalization.BGR = 1, ColorGrayscale, true }, "bgr"},
+		{func(m *Metadata) { m.Output = "" }, "output"},
+		{func(m *Metadata) { m.Output = "sigmoid" }, "output \"sigmoid\""},
 		{func(m *Metadata) { m.Normalization.Scale = [3]float32{} }, "scale"},
 	} {
 		bad := Default()
 		c.edit(&bad)
-		WriteMetadata(dir, bad)
+		if err := WriteMetadata(dir, bad); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := ReadMetadata(dir); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("want an error with %q, got %v", c.want, err)
 		}
@@ -45,6 +55,58 @@ func TestMetadataRoundTripAndValidation(t *testing.T) {
 	}
 }
 
+// A format-1 file (models made before format 2) reads as a square RGB probabilities model.
+func TestReadFormat1(t *testing.T) {
+	dir := t.TempDir()
+	format1 := `{"format": 1, "backbone": "tiny", "input_size": 64, "classes": ["a", "b"],
+		"normalization": {"mode": "tf", "bgr": false, "scale": [0.00784, 0.00784, 0.00784], "offset": [-1, -1, -1]},
+		"serving": {"dir": "serving", "key_map": "serving/key_map.json"}}`
+	if err := os.WriteFile(filepath.Join(dir, MetadataFile), []byte(format1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadMetadata(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Format != FormatVersion || m.InputHeight != 64 || m.InputWidth != 64 || m.InputSize != 64 || m.Channels != 3 ||
+		m.Color != ColorRGB || m.Output != OutputProbabilities || m.PixelsPerImage() != 64*64*3 {
+		t.Fatalf("format 1 read as %+v", m)
+	}
+	if !m.Serving.HasWeights() {
+		t.Fatal("a format-1 serving template (serving/ SavedModel) reported as weightless")
+	}
+	bad := strings.Replace(format1, `"input_size": 64`, `"input_size": 4`, 1)
+	os.WriteFile(filepath.Join(dir, MetadataFile), []byte(bad), 0o644)
+	if _, err := ReadMetadata(dir); err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Fatalf("format 1 with input_size 4: %v", err)
+	}
+}
+
+// A non-square one-channel logits model: input_size is neither written nor derived, and the
+// helpers count one float per pixel.
+func TestNonSquareGrayscale(t *testing.T) {
+	dir := t.TempDir()
+	m := Default()
+	m.InputHeight, m.InputWidth, m.Channels, m.Color, m.Output = 96, 64, 1, ColorGrayscale, OutputLogits
+	m.Serving = &ServingTemplate
+	if err := WriteMetadata(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, MetadataFile))
+	if strings.Contains(string(raw), "input_size") {
+		t.Fatalf("input_size written for a 96x64 model:\n%s", raw)
+	}
+	got, err := ReadMetadata(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.InputSize != 0 || got.PixelsPerImage() != 96*64 || got.Output != OutputLogits || got.Serving.HasWeights() {
+		t.Fatalf("read back %+v", got)
+	}
+}
+
+func near(a float32, b float64) bool { return math.Abs(float64(a)-b) < 1e-5 }
+
 // Normalization applies the channel order and affine map Keras' preprocess_input modes use.
 func TestNormalizationApply(t *testing.T) {
 	out := make([]float32, 3)
@@ -57,5 +119,29 @@ func TestNormalizationApply(t *testing.T) {
 	want := []float64{50 - 103.939, 100 - 116.779, 200 - 123.68}
 	if math.Abs(float64(out[0])-want[0]) > 1e-4 || math.Abs(float64(out[1])-want[1]) > 1e-4 || math.Abs(float64(out[2])-want[2]) > 1e-4 {
 		t.Fatalf("caffe: %v", out)
+	}
+}
+
+// ApplyTo: three channels as Apply; one channel is the BT.601 luma through scale[0]/offset[0].
+func TestNormalizationApplyTo(t *testing.T) {
+	out := []float32{-7, -7, -7}
+	Rescale.ApplyTo(255, 0, 0, 1, out)
+	if !near(out[0], 0.299) || out[1] != -7 || out[2] != -7 {
+		t.Fatalf("grayscale red with rescale: %v (want 0.299 and the rest untouched)", out)
+	}
+	Rescale.ApplyTo(10, 20, 30, 3, out)
+	if !near(out[0], 10.0/255) || !near(out[1], 20.0/255) || !near(out[2], 30.0/255) {
+		t.Fatalf("RGB with rescale: %v", out)
+	}
+	// mean_std as export.py writes it for --mean 0.5 --std 0.25: x = (p/255 - 0.5)/0.25.
+	meanStd := Normalization{Mode: "mean_std", Scale: [3]float32{1 / (255 * 0.25), 1 / (255 * 0.25), 1 / (255 * 0.25)},
+		Offset: [3]float32{-2, -2, -2}}
+	meanStd.ApplyTo(100, 150, 200, 1, out)
+	luma := 0.299*100 + 0.587*150 + 0.114*200
+	if !near(out[0], (luma/255-0.5)/0.25) {
+		t.Fatalf("mean_std grayscale: %v, want %v", out[0], (luma/255-0.5)/0.25)
+	}
+	if Luma(255, 255, 255) < 254.999 || Luma(255, 255, 255) > 255.001 {
+		t.Fatalf("white's luma %v", Luma(255, 255, 255))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/wamuir/graft/tensorflow/op"
 
 	"github.com/emotions-dev/emotions/internal/atomicfs"
 	"github.com/emotions-dev/emotions/savedmodel"
@@ -32,7 +33,7 @@ func (m *Model) SaveWithFiles(dir string, extra map[string][]byte) error {
 }
 
 // linkStaticFiles links into dir the files of the model directory that a save does not
-// rewrite: the graph, the metadata and the assets.
+// rewrite: the graph, the metadata, the assets and the serving template.
 func (m *Model) linkStaticFiles(dir string) error {
 	for _, name := range staticModelFiles {
 		src := filepath.Join(m.Dir, name)
@@ -43,10 +44,7 @@ func (m *Model) linkStaticFiles(dir string) error {
 			return err
 		}
 	}
-	for _, sub := range []string{"assets", "assets.extra", servingDir(m.Meta)} {
-		if sub == "" {
-			continue
-		}
+	for _, sub := range []string{"assets", "assets.extra"} {
 		src := filepath.Join(m.Dir, sub)
 		if _, err := os.Stat(src); err == nil {
 			if err := atomicfs.LinkTree(src, filepath.Join(dir, sub)); err != nil {
@@ -54,14 +52,92 @@ func (m *Model) linkStaticFiles(dir string) error {
 			}
 		}
 	}
+	if err := m.saveServingTemplate(dir); err != nil {
+		return fmt.Errorf("save %s: %w", dir, err)
+	}
 	return nil
 }
 
-func servingDir(meta savedmodel.Metadata) string {
-	if meta.Serving == nil {
-		return ""
+// saveServingTemplate puts the serving template (what `emotions export` needs) beside the saved
+// variables. It holds no weights, so every copy stays true to the directory it sits in. A model
+// made before format 2 has a complete serving SavedModel with its initial weights there: the
+// copy is converted to the weightless layout (its graph, key map and checkpoint object graph)
+// and the copy's emotions.json says so, so no saved directory carries stale weights.
+func (m *Model) saveServingTemplate(tmp string) error {
+	info := m.Meta.Serving
+	if info == nil || info.Dir == "" {
+		return nil
 	}
-	return meta.Serving.Dir
+	src := filepath.Join(m.Dir, info.Dir)
+	if !info.HasWeights() {
+		return atomicfs.LinkTree(src, filepath.Join(tmp, info.Dir))
+	}
+	tpl := savedmodel.ServingTemplate
+	if err := os.MkdirAll(filepath.Join(tmp, tpl.Dir), 0o755); err != nil {
+		return err
+	}
+	objectGraph, err := ObjectGraph(filepath.Join(src, "variables", "variables"))
+	if err != nil {
+		return fmt.Errorf("convert the serving template of %s: %w", m.Dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, tpl.ObjectGraph), objectGraph, 0o644); err != nil {
+		return err
+	}
+	if err := atomicfs.LinkOrCopy(filepath.Join(src, "saved_model.pb"), filepath.Join(tmp, tpl.Graph)); err != nil {
+		return err
+	}
+	if err := atomicfs.LinkOrCopy(filepath.Join(m.Dir, info.KeyMap), filepath.Join(tmp, tpl.KeyMap)); err != nil {
+		return err
+	}
+	if assets := filepath.Join(src, "assets"); dirHasEntries(assets) {
+		if err := atomicfs.LinkTree(assets, filepath.Join(tmp, tpl.Dir, "assets")); err != nil {
+			return err
+		}
+	}
+	meta := m.Meta
+	meta.Serving = &tpl
+	// emotions.json was linked from the model directory: replace the link, never write through it.
+	if err := os.Remove(filepath.Join(tmp, savedmodel.MetadataFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return savedmodel.WriteMetadata(tmp, meta)
+}
+
+func dirHasEntries(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	return err == nil && len(entries) > 0
+}
+
+// ObjectGraphKey is the checkpoint entry holding the serialized object graph.
+const ObjectGraphKey = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+// ObjectGraph reads the serialized object graph (TrackableObjectGraph) of the checkpoint at
+// prefix: what a SavedModel's loader matches the checkpoint's variables to its objects with.
+func ObjectGraph(prefix string) ([]byte, error) {
+	if _, err := os.Stat(prefix + ".index"); err != nil {
+		return nil, fmt.Errorf("no checkpoint at %s: %w", prefix, err)
+	}
+	s := op.NewScope()
+	restored := op.RestoreV2(s, op.Const(s.SubScope("prefix"), prefix), op.Const(s.SubScope("keys"), []string{ObjectGraphKey}),
+		op.Const(s.SubScope("slices"), []string{""}), []tf.DataType{tf.String})
+	g, err := s.Finalize()
+	if err != nil {
+		return nil, fmt.Errorf("build the object-graph read: %w", err)
+	}
+	sess, err := tf.NewSession(g, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	out, err := sess.Run(nil, restored, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read the object graph of %s: %w", prefix, err)
+	}
+	value, ok := out[0].Value().(string)
+	if !ok {
+		return nil, fmt.Errorf("%s: %s is not a string", prefix, ObjectGraphKey)
+	}
+	return []byte(value), nil
 }
 
 // saveVariables runs the SavedModel's own saver (its SaverDef) into prefix.

@@ -19,20 +19,63 @@ import (
 
 	"github.com/emotions-dev/emotions/internal/atomicfs"
 	"github.com/emotions-dev/emotions/savedmodel"
+	"github.com/emotions-dev/emotions/tfgraph"
 )
 
-// objectGraphKey is the checkpoint entry describing the object graph; it must match the
-// serving SavedModel's own objects, so it comes from the serving archive, not training.
-const objectGraphKey = "_CHECKPOINTABLE_OBJECT_GRAPH"
+// maxObjectGraphBytes bounds object_graph.pb (InceptionResNetV2's is ~100 KB).
+const maxObjectGraphBytes = 64 << 20
 
 // LabelsFile lists the class names, one a line, in output order (in assets.extra/, TF
 // Serving's place for files that travel with a version but are not part of the graph).
 const LabelsFile = "labels.txt"
 
-// keyMap is serving/key_map.json, written by export.py.
+// keyMap is the serving template's key_map.json, written by export.py.
 type keyMap struct {
 	Map    map[string]string `json:"map"`    // serving checkpoint key -> training checkpoint key
 	DTypes map[string]string `json:"dtypes"` // serving checkpoint key -> numpy dtype name
+}
+
+// servingTemplate is what an export is built from: the serving SavedModel proto, its assets,
+// the object graph its checkpoint must carry, and where each of its variables comes from.
+type servingTemplate struct {
+	graph       string // file holding the serving saved_model.pb
+	assets      string // assets directory ("" if none)
+	objectGraph []byte
+	keys        keyMap
+}
+
+// readServingTemplate reads the template of the model directory src in either layout: the
+// weightless serving-graph/ (format 2), or the serving/ SavedModel of models made before, whose
+// object graph is read from its checkpoint (its weights are never used).
+func readServingTemplate(src string, info savedmodel.ServingInfo) (servingTemplate, error) {
+	var tpl servingTemplate
+	km, err := readKeyMap(filepath.Join(src, info.KeyMap))
+	if err != nil {
+		return tpl, err
+	}
+	tpl.keys = km
+	dir := filepath.Join(src, info.Dir)
+	if dirExists(filepath.Join(dir, "assets")) {
+		tpl.assets = filepath.Join(dir, "assets")
+	}
+	if info.HasWeights() {
+		tpl.graph = filepath.Join(dir, "saved_model.pb")
+		tpl.objectGraph, err = tfgraph.ObjectGraph(filepath.Join(dir, "variables", "variables"))
+		return tpl, err
+	}
+	tpl.graph = filepath.Join(src, info.Graph)
+	path := filepath.Join(src, info.ObjectGraph)
+	st, err := os.Stat(path)
+	if err != nil {
+		return tpl, fmt.Errorf("serving template: %w", err)
+	}
+	if st.Size() > maxObjectGraphBytes {
+		return tpl, fmt.Errorf("%s: %d bytes, more than an object graph can be (%d)", path, st.Size(), maxObjectGraphBytes)
+	}
+	if tpl.objectGraph, err = os.ReadFile(path); err != nil {
+		return tpl, fmt.Errorf("serving template: %w", err)
+	}
+	return tpl, nil
 }
 
 // Export writes the serving-only SavedModel of the model directory src, with its trained
@@ -47,10 +90,9 @@ func Export(src, base string, version int64) (string, error) {
 	if meta.Serving == nil || meta.Serving.Dir == "" {
 		return "", fmt.Errorf("%s has no serving archive (emotions.json lacks \"serving\"): re-create it with `emotions new-model`", src)
 	}
-	servingDir := filepath.Join(src, meta.Serving.Dir)
-	km, err := readKeyMap(filepath.Join(src, meta.Serving.KeyMap))
+	tpl, err := readServingTemplate(src, *meta.Serving)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("export %s: %w", src, err)
 	}
 	if version == 0 {
 		if version, err = nextVersion(base); err != nil {
@@ -68,7 +110,7 @@ func Export(src, base string, version int64) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := fillExport(tmp, src, servingDir, meta, km); err != nil {
+	if err := fillExport(tmp, src, tpl, meta); err != nil {
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("export %s: %w", src, err)
 	}
@@ -85,22 +127,19 @@ func Export(src, base string, version int64) (string, error) {
 	return dst, syncDir(base)
 }
 
-func fillExport(tmp, src, servingDir string, meta savedmodel.Metadata, km keyMap) error {
-	if err := atomicfs.LinkOrCopy(filepath.Join(servingDir, "saved_model.pb"), filepath.Join(tmp, "saved_model.pb")); err != nil {
+func fillExport(tmp, src string, tpl servingTemplate, meta savedmodel.Metadata) error {
+	if err := atomicfs.LinkOrCopy(tpl.graph, filepath.Join(tmp, "saved_model.pb")); err != nil {
 		return err
 	}
-	if assets := filepath.Join(servingDir, "assets"); dirExists(assets) {
-		if err := atomicfs.LinkTree(assets, filepath.Join(tmp, "assets")); err != nil {
+	if tpl.assets != "" {
+		if err := atomicfs.LinkTree(tpl.assets, filepath.Join(tmp, "assets")); err != nil {
 			return err
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(tmp, "variables"), 0o755); err != nil {
 		return err
 	}
-	err := copyServingVariables(
-		filepath.Join(src, "variables", "variables"),
-		filepath.Join(servingDir, "variables", "variables"),
-		filepath.Join(tmp, "variables", "variables"), km)
+	err := copyServingVariables(filepath.Join(src, "variables", "variables"), filepath.Join(tmp, "variables", "variables"), tpl)
 	if err != nil {
 		return err
 	}
@@ -135,12 +174,13 @@ func servingSignature(meta savedmodel.Metadata) string {
 }
 
 // copyServingVariables restores the trained tensors from the training checkpoint under their
-// training keys and saves them under the serving keys, with the serving archive's object
-// graph, in one small graph run: no model is loaded and optimizer slots are never read.
-func copyServingVariables(trainPrefix, servingPrefix, outPrefix string, km keyMap) error {
+// training keys and saves them under the serving keys, with the template's object graph, in
+// one small graph run: no model is loaded and optimizer slots are never read.
+func copyServingVariables(trainPrefix, outPrefix string, tpl servingTemplate) error {
+	km := tpl.keys
 	servingKeys := make([]string, 0, len(km.Map))
 	for k := range km.Map {
-		if k != objectGraphKey {
+		if k != tfgraph.ObjectGraphKey { // the object graph is the template's, never training's
 			servingKeys = append(servingKeys, k)
 		}
 	}
@@ -163,11 +203,10 @@ func copyServingVariables(trainPrefix, servingPrefix, outPrefix string, km keyMa
 	konst := func(name string, value any) tf.Output { return op.Const(s.SubScope(name), value) }
 	trained := op.RestoreV2(s.SubScope("trained"), konst("train_prefix", trainPrefix), konst("train_keys", trainKeys),
 		konst("train_slices", make([]string, len(trainKeys))), dtypes)
-	graph := op.RestoreV2(s.SubScope("object_graph"), konst("serving_prefix", servingPrefix), konst("graph_key", []string{objectGraphKey}),
-		konst("graph_slice", []string{""}), []tf.DataType{tf.String})
-	outKeys := append(append([]string{}, servingKeys...), objectGraphKey)
+	graph := konst("object_graph", string(tpl.objectGraph))
+	outKeys := append(append([]string{}, servingKeys...), tfgraph.ObjectGraphKey)
 	save := op.SaveV2(s.SubScope("save"), konst("out_prefix", outPrefix), konst("out_keys", outKeys),
-		konst("out_slices", make([]string, len(outKeys))), append(trained, graph...))
+		konst("out_slices", make([]string, len(outKeys))), append(trained, graph))
 	g, err := s.Finalize()
 	if err != nil {
 		return fmt.Errorf("build the checkpoint-copy graph: %w", err)

@@ -2,15 +2,19 @@ package tfserving
 
 import (
 	"encoding/json"
+	"io/fs"
 	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/emotions-dev/emotions/internal/testutil"
+	"github.com/emotions-dev/emotions/savedmodel"
 	"github.com/emotions-dev/emotions/tfgraph"
 )
 
@@ -20,9 +24,8 @@ var (
 	trainedErr  error
 )
 
-// trainedModel is the tiny model after a few train steps saved with tfgraph's Save: its
-// serving/ archive still holds the untrained weights, so an export that forgot to copy the
-// trained ones in would give other probabilities.
+// trainedModel is the tiny model after a few train steps saved with tfgraph's Save: an export
+// that forgot to copy the trained weights in would give other probabilities.
 func trainedModel(t *testing.T) string {
 	t.Helper()
 	trainedOnce.Do(func() {
@@ -32,16 +35,8 @@ func trainedModel(t *testing.T) string {
 			return
 		}
 		defer m.Close()
-		x, n := randomImages(m.Meta.InputSize, 8, 7)
-		labels := make([]float32, n*len(m.Meta.Classes))
-		for i := 0; i < n; i++ {
-			labels[i*len(m.Meta.Classes)+i%len(m.Meta.Classes)] = 1
-		}
-		for step := 0; step < 5; step++ {
-			if _, err := m.TrainStep(x, labels, nil, n); err != nil {
-				trainedErr = err
-				return
-			}
+		if trainedErr = trainSteps(m, 5); trainedErr != nil {
+			return
 		}
 		dir, err := os.MkdirTemp("", "emotions-tfserving-trained-")
 		if err != nil {
@@ -55,6 +50,21 @@ func trainedModel(t *testing.T) string {
 		t.Fatalf("trained tiny model: %v", trainedErr)
 	}
 	return trainedDir
+}
+
+// trainSteps runs steps train steps on a fixed batch of 8 random images.
+func trainSteps(m *tfgraph.Model, steps int) error {
+	x, n := randomImages(m.Meta.InputSize, 8, 7)
+	labels := make([]float32, n*len(m.Meta.Classes))
+	for i := 0; i < n; i++ {
+		labels[i*len(m.Meta.Classes)+i%len(m.Meta.Classes)] = 1
+	}
+	for step := 0; step < steps; step++ {
+		if _, err := m.TrainStep(x, labels, nil, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func randomImages(size, n int, seed int64) ([]float32, int) {
@@ -168,4 +178,171 @@ func TestExportServingOnly(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// savedModels lists the directories under root holding a SavedModel, and fails the test on
+// any checkpoint file outside such a directory's variables/ (weights nothing would say are stale).
+func savedModels(t *testing.T, root string) []string {
+	t.Helper()
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		switch name := d.Name(); {
+		case name == "saved_model.pb" || name == "saved_model.pbtxt":
+			dirs = append(dirs, filepath.Dir(p))
+		case strings.HasSuffix(name, ".index") || strings.Contains(name, ".data-"):
+			owner := filepath.Dir(filepath.Dir(p))
+			if filepath.Base(filepath.Dir(p)) != "variables" || !fileExists(filepath.Join(owner, "saved_model.pb")) {
+				t.Errorf("checkpoint file %s belongs to no SavedModel of its own", p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(dirs)
+	return dirs
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// serveEach runs each SavedModel directory's serving_default with Python's tf.saved_model.load.
+func serveEach(t *testing.T, meta savedmodel.Metadata, x []float32, dirs ...string) map[string][]float32 {
+	t.Helper()
+	raw := filepath.Join(t.TempDir(), "x.f32")
+	if err := os.WriteFile(raw, float32Bytes(x), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{filepath.Join("testdata", "serve_each.py"), raw, strconv.Itoa(meta.InputHeight),
+		strconv.Itoa(meta.InputWidth), strconv.Itoa(meta.Channels)}, dirs...)
+	out := testutil.RunPython(t, args...)
+	got := map[string][]float32{}
+	if err := json.Unmarshal([]byte(lastLine(out)), &got); err != nil {
+		t.Fatalf("serve_each.py said %q: %v", out, err)
+	}
+	return got
+}
+
+func predictWith(t *testing.T, m *tfgraph.Model, x []float32, n int) []float32 {
+	t.Helper()
+	p, err := m.Predict(x, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// No directory holds weights other than its own: every SavedModel under a trained run directory
+// (best/ and last/, saved at different steps) serves, when TensorFlow itself loads it, the
+// weights it was saved with, and an export from best/ carries best's trained weights.
+func TestRunDirectoriesHoldOnlyTheirOwnWeights(t *testing.T) {
+	m, err := tfgraph.Load(testutil.TinyModel(t), tfgraph.Options{Device: "cpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	x, n := randomImages(m.Meta.InputSize, 3, 11)
+	untrained := predictWith(t, m, x, n)
+	run := t.TempDir()
+	best, last := filepath.Join(run, "best"), filepath.Join(run, "last")
+	if err := trainSteps(m, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Save(best); err != nil {
+		t.Fatal(err)
+	}
+	atBest := predictWith(t, m, x, n)
+	if err := trainSteps(m, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Save(last); err != nil {
+		t.Fatal(err)
+	}
+	atLast := predictWith(t, m, x, n)
+	if closeEnough(untrained, atBest, 1e-6) || closeEnough(atBest, atLast, 1e-6) {
+		t.Fatal("training changed nothing: the test could not tell the weights apart")
+	}
+	exported, err := Export(best, filepath.Join(t.TempDir(), "base"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dirs := savedModels(t, run)
+	if strings.Join(dirs, " ") != best+" "+last {
+		t.Fatalf("SavedModels under the run directory: %v; want only best/ and last/", dirs)
+	}
+	want := map[string][]float32{best: atBest, last: atLast, exported: atBest}
+	for dir, got := range serveEach(t, m.Meta, x, best, last, exported) {
+		if !closeEnough(got, want[dir], 1e-5) {
+			t.Errorf("%s serves %v, want the weights it was saved with: %v", dir, got, want[dir])
+		}
+	}
+}
+
+// Model directories made before the weightless serving template keep working: export reads
+// their serving/ SavedModel (graph and object graph only), and a run trained from one saves
+// the weightless template instead of a stale serving/ copy, leaving the model's own files as
+// they were.
+func TestOldLayoutModels(t *testing.T) {
+	old := filepath.Join(t.TempDir(), "old")
+	testutil.RunPython(t, filepath.Join("testdata", "make_old_layout.py"), testutil.TinyModel(t), old)
+	oldMeta, err := os.ReadFile(filepath.Join(old, savedmodel.MetadataFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tfgraph.Load(old, tfgraph.Options{Device: "cpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Meta.Serving == nil || !m.Meta.Serving.HasWeights() {
+		t.Fatalf("the old layout reads as %+v", m.Meta.Serving)
+	}
+	x, n := randomImages(m.Meta.InputSize, 3, 5)
+	untrained := predictWith(t, m, x, n)
+	base := filepath.Join(t.TempDir(), "base")
+	fromOld, err := Export(old, base, 0)
+	if err != nil {
+		t.Fatalf("export of an old-layout model: %v", err)
+	}
+
+	if err := trainSteps(m, 3); err != nil {
+		t.Fatal(err)
+	}
+	run := t.TempDir()
+	best := filepath.Join(run, "best")
+	if err := m.Save(best); err != nil {
+		t.Fatal(err)
+	}
+	trained := predictWith(t, m, x, n)
+	if dirs := savedModels(t, run); len(dirs) != 1 || dirs[0] != best {
+		t.Fatalf("SavedModels under the run directory: %v; want only best/", dirs)
+	}
+	saved, err := savedmodel.ReadMetadata(best)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.Serving == nil || *saved.Serving != savedmodel.ServingTemplate || !fileExists(filepath.Join(best, saved.Serving.ObjectGraph)) {
+		t.Fatalf("best/ of an old-layout model has serving template %+v", saved.Serving)
+	}
+	if after, _ := os.ReadFile(filepath.Join(old, savedmodel.MetadataFile)); string(after) != string(oldMeta) {
+		t.Fatal("saving a run changed the old model's emotions.json")
+	}
+	fromRun, err := Export(best, base, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := serveEach(t, m.Meta, x, fromOld, fromRun)
+	if !closeEnough(got[fromOld], untrained, 1e-5) {
+		t.Errorf("export of the old model serves %v, its weights give %v", got[fromOld], untrained)
+	}
+	if !closeEnough(got[fromRun], trained, 1e-5) || closeEnough(trained, untrained, 1e-6) {
+		t.Errorf("export of the run trained from it serves %v, the trained weights give %v (untrained %v)", got[fromRun], trained, untrained)
+	}
 }

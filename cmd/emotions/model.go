@@ -18,38 +18,52 @@ func newModelCommand() *cli.Command {
 		Name:  "new-model",
 		Usage: "export a new Keras model (the seed's InceptionResNetV2 head, another backbone, or your own .keras) as a trainable SavedModel",
 		Description: "Runs savedmodel/export.py in the project's venv. The model directory holds the training SavedModel\n" +
-			"(serve, train_step, evaluate, set_learning_rate signatures), emotions.json (input size, classes,\n" +
-			"normalisation) and a serving-only copy used by `emotions export`. InceptionResNetV2 takes about a minute.",
+			"(serve, train_step, evaluate, set_learning_rate signatures), emotions.json (input shape, classes,\n" +
+			"normalisation) and the serving graph (no weights) `emotions export` builds serving exports from.\n" +
+			"InceptionResNetV2 takes about half a minute; an identical new-model is a hard-linked copy from --model-cache.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "directory to create (must not exist)"},
 			&cli.StringFlag{Name: "backbone", Value: "inception_resnet_v2", Usage: "inception_resnet_v2 (the seed's), vgg16, resnet50, resnet101, or tiny (a small CNN for tests)"},
 			&cli.StringFlag{Name: "weights", Value: "none", Usage: "none (random init), imagenet (Keras downloads them: needs network), a .h5/.keras file of backbone weights, or an emotions model directory to copy matching weights from (e.g. a pre-training run's best/; output units go by class name: shared classes keep theirs, new ones start fresh)"},
-			&cli.StringFlag{Name: "from", Usage: "wrap your own Keras 3 classifier (.keras: one (S,S,3) image input, softmax output) instead of building one"},
+			&cli.StringFlag{Name: "from", Usage: "wrap your own Keras 3 classifier (.keras: one (H,W,1) grayscale or (H,W,3) RGB image input, a softmax or logits output) instead of building one"},
+			&cli.StringFlag{Name: "output", Value: "auto", Usage: "what a --from model outputs: auto (its last activation and compiled loss tell), probabilities, logits"},
 			&cli.IntFlag{Name: "input-size", Value: 80, Usage: "square input size in pixels (the seed's 80)"},
 			&cli.StringFlag{Name: "classes", Value: "angry,happy,normal,sad", Usage: "class names in output order, comma-separated"},
 			&cli.IntFlag{Name: "seed", Value: 0, Usage: "initialisation and Dropout seed"},
 			&cli.Float64Flag{Name: "learning-rate", Value: 1e-3, Usage: "Adam's initial learning rate"},
-			&cli.StringFlag{Name: "normalization", Value: "rescale", Usage: "pixel normalisation: rescale ([0,1], the seed's), tf ([-1,1]), caffe, torch, or backbone (the backbone's own preprocess_input)"},
+			&cli.StringFlag{Name: "normalization", Value: "rescale", Usage: "pixel normalisation: rescale ([0,1], the seed's), tf ([-1,1]), caffe, torch, mean_std (with --mean and --std), or backbone (the backbone's own preprocess_input)"},
+			&cli.StringFlag{Name: "mean", Usage: "mean_std: 1 or 3 comma-separated channel means in [0,1] pixel units (x = (p/255 - mean)/std)"},
+			&cli.StringFlag{Name: "std", Usage: "mean_std: 1 or 3 comma-separated channel standard deviations in [0,1] pixel units"},
 			&cli.Float64Flag{Name: "dropout", Value: 0.5, Usage: "Dropout rate of the head"},
 			&cli.IntFlag{Name: "dense", Value: 64, Usage: "units of the head's Dense(relu) layer"},
 			&cli.StringFlag{Name: "export-xla", Value: "auto", Usage: "also export an XLA-compiled train step: auto (when this machine has a GPU, as Keras' jit_compile=\"auto\"), on, off"},
 			&cli.BoolFlag{Name: "no-xla", Usage: "same as --export-xla off"},
+			&cli.StringFlag{Name: "model-cache", EnvVars: []string{"EMOTIONS_MODEL_CACHE"}, Value: savedmodel.DefaultModelCache(), Usage: "cache of exports: an identical new-model is a hard-linked copy; empty to disable"},
+			&cli.BoolFlag{Name: "no-cache", Usage: "export anew, without reading or filling --model-cache"},
 		},
 		Action: func(c *cli.Context) error {
 			args := []string{"--out", c.String("out"), "--backbone", c.String("backbone"), "--weights", c.String("weights"),
 				"--input-size", strconv.Itoa(c.Int("input-size")), "--classes", c.String("classes"),
 				"--seed", strconv.Itoa(c.Int("seed")), "--learning-rate", strconv.FormatFloat(c.Float64("learning-rate"), 'g', -1, 64),
 				"--normalization", c.String("normalization"), "--dropout", strconv.FormatFloat(c.Float64("dropout"), 'g', -1, 64),
-				"--dense", strconv.Itoa(c.Int("dense"))}
+				"--dense", strconv.Itoa(c.Int("dense")), "--output", c.String("output")}
 			if f := c.String("from"); f != "" {
 				args = append(args, "--from", f)
+			}
+			for _, name := range []string{"mean", "std"} {
+				if v := c.String(name); v != "" {
+					args = append(args, "--"+name, v)
+				}
+			}
+			if cache := c.String("model-cache"); cache != "" && !c.Bool("no-cache") {
+				args = append(args, "--cache", cache)
 			}
 			args = append(args, "--xla", c.String("export-xla"))
 			if c.Bool("no-xla") {
 				args = append(args, "--no-xla")
 			}
 			if c.String("backbone") == "inception_resnet_v2" && c.String("from") == "" {
-				fmt.Fprintln(os.Stderr, "building InceptionResNetV2: this takes about a minute and ~3 GB of memory")
+				fmt.Fprintln(os.Stderr, "building InceptionResNetV2: this takes about half a minute and ~2.5 GB of memory")
 			}
 			if err := savedmodel.Export(args, os.Stderr); err != nil {
 				return err

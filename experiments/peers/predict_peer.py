@@ -2,7 +2,7 @@
 """Python peer of experiments/benchpredict for bench_predict.sh: what a Python user writes to
 go from a photo file to a label with the same model: OpenCV decode, Haar-cascade face crop
 (largest face, else a centre square), resize to the model's input, the model's normalisation
-from emotions.json, then the serving-only SavedModel (MODEL/serving) via tf.saved_model.load.
+from emotions.json, then the model's serve signature via tf.saved_model.load(MODEL).
 Batch 1: median per-file latency. Batch N: the N files preprocessed in a loop, then one call.
 Prints one JSON object.
 """
@@ -39,7 +39,7 @@ def main():
     size, norm = meta["input_size"], meta["normalization"]
     scale, offset = np.float32(norm["scale"]), np.float32(norm["offset"])
     cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
-    serve = tf.saved_model.load(os.path.join(a.model, "serving")).signatures["serving_default"]
+    serve = tf.saved_model.load(a.model).signatures["serve"]
 
     detect_ms, found = [], []
 
