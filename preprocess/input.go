@@ -8,8 +8,9 @@ import (
 
 // Input is what a model takes, as emotions.json describes it: crops of Height x Width
 // pixels, given as Channels values per pixel (3: RGB, or BGR when Norm says so; 1: the
-// BT.601 luma of the RGB crop, as Pillow's convert("L") and OpenCV compute it), each value
-// normalised by Norm. Crops themselves are always packed 8-bit RGB (Result.Crop), so one
+// BT.601 luma of the RGB crop rounded to 8 bits, as Pillow's convert("L") and OpenCV's
+// COLOR_RGB2GRAY compute it: what a grayscale model was trained on), each value normalised by
+// Norm (x = p*scale + offset; a one-channel model uses scale[0] and offset[0]). Crops themselves are always packed 8-bit RGB (Result.Crop), so one
 // cached crop serves a color and a grayscale model alike.
 type Input struct {
 	Height, Width, Channels int
@@ -18,7 +19,7 @@ type Input struct {
 
 // InputOf returns the input a model's metadata describes.
 func InputOf(meta savedmodel.Metadata) Input {
-	return Input{Height: meta.InputSize, Width: meta.InputSize, Channels: 3, Norm: meta.Normalization}
+	return Input{Height: meta.InputHeight, Width: meta.InputWidth, Channels: meta.Channels, Norm: meta.Normalization}
 }
 
 // Validate reports an input no model can take.

@@ -51,20 +51,6 @@ func (n Normalization) Apply(r, g, b float32, out []float32) {
 	out[2] = b*n.Scale[2] + n.Offset[2]
 }
 
-// Luma is the BT.601 luma of an RGB pixel, what Pillow's convert("L") and OpenCV's
-// COLOR_RGB2GRAY compute (before their rounding to 8 bits).
-func Luma(r, g, b float32) float32 { return 0.299*r + 0.587*g + 0.114*b }
-
-// ApplyTo normalises one RGB pixel (0..255 each) for a model of the given channel count:
-// out[0:3] as Apply for 3 channels; out[0] from the pixel's luma for 1 channel.
-func (n Normalization) ApplyTo(r, g, b float32, channels int, out []float32) {
-	if channels == 1 {
-		out[0] = Luma(r, g, b)*n.Scale[0] + n.Offset[0]
-		return
-	}
-	n.Apply(r, g, b, out)
-}
-
 // Metadata is what export.py writes to emotions.json.
 type Metadata struct {
 	Format      int    `json:"format"`

@@ -122,26 +122,3 @@ func TestNormalizationApply(t *testing.T) {
 	}
 }
 
-// ApplyTo: three channels as Apply; one channel is the BT.601 luma through scale[0]/offset[0].
-func TestNormalizationApplyTo(t *testing.T) {
-	out := []float32{-7, -7, -7}
-	Rescale.ApplyTo(255, 0, 0, 1, out)
-	if !near(out[0], 0.299) || out[1] != -7 || out[2] != -7 {
-		t.Fatalf("grayscale red with rescale: %v (want 0.299 and the rest untouched)", out)
-	}
-	Rescale.ApplyTo(10, 20, 30, 3, out)
-	if !near(out[0], 10.0/255) || !near(out[1], 20.0/255) || !near(out[2], 30.0/255) {
-		t.Fatalf("RGB with rescale: %v", out)
-	}
-	// mean_std as export.py writes it for --mean 0.5 --std 0.25: x = (p/255 - 0.5)/0.25.
-	meanStd := Normalization{Mode: "mean_std", Scale: [3]float32{1 / (255 * 0.25), 1 / (255 * 0.25), 1 / (255 * 0.25)},
-		Offset: [3]float32{-2, -2, -2}}
-	meanStd.ApplyTo(100, 150, 200, 1, out)
-	luma := 0.299*100 + 0.587*150 + 0.114*200
-	if !near(out[0], (luma/255-0.5)/0.25) {
-		t.Fatalf("mean_std grayscale: %v, want %v", out[0], (luma/255-0.5)/0.25)
-	}
-	if Luma(255, 255, 255) < 254.999 || Luma(255, 255, 255) > 255.001 {
-		t.Fatalf("white's luma %v", Luma(255, 255, 255))
-	}
-}

@@ -11,7 +11,7 @@ import (
 
 // InputShape is one image's shape as the model takes it: height, width, channels.
 func (m *Model) InputShape() (height, width, channels int) {
-	return m.Meta.InputSize, m.Meta.InputSize, 3
+	return m.Meta.InputHeight, m.Meta.InputWidth, m.Meta.Channels
 }
 
 func (m *Model) imageTensor(x []float32, n int) (*tf.Tensor, error) {

@@ -20,7 +20,7 @@ func TestWrapOwnKerasModel(t *testing.T) {
 		"--from", keras, "--classes", "calm,excited,tired", "--out", dir)
 
 	m := load(t, dir)
-	if m.Meta.InputSize != 48 || len(m.Meta.Classes) != 3 || m.Meta.Optimizer != "SGD" || m.Meta.Backbone != "custom" {
+	if m.Meta.InputHeight != 48 || m.Meta.InputWidth != 48 || len(m.Meta.Classes) != 3 || m.Meta.Optimizer != "SGD" || m.Meta.Backbone != "custom" {
 		t.Fatalf("metadata %+v", m.Meta)
 	}
 	// A learnable task: the class is which colour channel is bright.

@@ -54,7 +54,7 @@ func trainedModel(t *testing.T) string {
 
 // trainSteps runs steps train steps on a fixed batch of 8 random images.
 func trainSteps(m *tfgraph.Model, steps int) error {
-	x, n := randomImages(m.Meta.InputSize, 8, 7)
+	x, n := randomImages(m.Meta.PixelsPerImage(), 8, 7)
 	labels := make([]float32, n*len(m.Meta.Classes))
 	for i := 0; i < n; i++ {
 		labels[i*len(m.Meta.Classes)+i%len(m.Meta.Classes)] = 1
@@ -67,9 +67,9 @@ func trainSteps(m *tfgraph.Model, steps int) error {
 	return nil
 }
 
-func randomImages(size, n int, seed int64) ([]float32, int) {
+func randomImages(values, n int, seed int64) ([]float32, int) {
 	r := rand.New(rand.NewSource(seed))
-	x := make([]float32, n*size*size*3)
+	x := make([]float32, n*values)
 	for i := range x {
 		x[i] = r.Float32()
 	}
@@ -247,7 +247,7 @@ func TestRunDirectoriesHoldOnlyTheirOwnWeights(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	x, n := randomImages(m.Meta.InputSize, 3, 11)
+	x, n := randomImages(m.Meta.PixelsPerImage(), 3, 11)
 	untrained := predictWith(t, m, x, n)
 	run := t.TempDir()
 	best, last := filepath.Join(run, "best"), filepath.Join(run, "last")
@@ -304,7 +304,7 @@ func TestOldLayoutModels(t *testing.T) {
 	if m.Meta.Serving == nil || !m.Meta.Serving.HasWeights() {
 		t.Fatalf("the old layout reads as %+v", m.Meta.Serving)
 	}
-	x, n := randomImages(m.Meta.InputSize, 3, 5)
+	x, n := randomImages(m.Meta.PixelsPerImage(), 3, 5)
 	untrained := predictWith(t, m, x, n)
 	base := filepath.Join(t.TempDir(), "base")
 	fromOld, err := Export(old, base, 0)

@@ -79,7 +79,11 @@ type modelInfo struct {
 	Dir               string                   `json:"dir"`
 	Backbone          string                   `json:"backbone"`
 	Weights           string                   `json:"weights"`
-	InputSize         int                      `json:"input_size"`
+	InputSize         int                      `json:"input_size,omitempty"` // square models only
+	InputHeight       int                      `json:"input_height"`
+	InputWidth        int                      `json:"input_width"`
+	Channels          int                      `json:"channels"`
+	Output            string                   `json:"output"` // probabilities or logits (serve returns probabilities either way)
 	Classes           []string                 `json:"classes"`
 	Normalization     savedmodel.Normalization `json:"normalization"`
 	Params            int64                    `json:"params"`
@@ -133,6 +137,7 @@ func infoCommand() *cli.Command {
 func describe(m *tfgraph.Model) modelInfo {
 	info := modelInfo{
 		Dir: m.Dir, Backbone: m.Meta.Backbone, Weights: m.Meta.Weights, InputSize: m.Meta.InputSize,
+		InputHeight: m.Meta.InputHeight, InputWidth: m.Meta.InputWidth, Channels: m.Meta.Channels, Output: m.Meta.Output,
 		Classes: m.Meta.Classes, Normalization: m.Meta.Normalization, Params: m.Meta.Params,
 		Signatures: map[string]signatureInfo{}, TrainSignature: m.TrainSignature(),
 		TensorFlow: tfgraph.Version(), ExportTensorFlow: m.Meta.TFVersion, KerasVersion: m.Meta.KerasVersion,
@@ -160,7 +165,12 @@ func describe(m *tfgraph.Model) modelInfo {
 func printInfo(info modelInfo) {
 	fmt.Printf("model       %s\n", info.Dir)
 	fmt.Printf("backbone    %s (weights: %s, %d parameters)\n", info.Backbone, info.Weights, info.Params)
-	fmt.Printf("input       %dx%dx3, normalisation %s\n", info.InputSize, info.InputSize, info.Normalization.Mode)
+	color := "RGB"
+	if info.Channels == 1 {
+		color = "grayscale"
+	}
+	fmt.Printf("input       %dx%dx%d (%s, height x width x channels), normalisation %s; the model outputs %s\n",
+		info.InputHeight, info.InputWidth, info.Channels, color, info.Normalization.Mode, info.Output)
 	fmt.Printf("classes     %s\n", strings.Join(info.Classes, ", "))
 	fmt.Printf("optimizer   learning rate %.6g after %d steps; train signature %s\n", info.LearningRate, info.Iterations, info.TrainSignature)
 	fmt.Printf("tensorflow  %s (exported with TF %s, Keras %s)\n", info.TensorFlow, info.ExportTensorFlow, info.KerasVersion)

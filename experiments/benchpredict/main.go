@@ -48,15 +48,14 @@ func run(dir, images string, n, rounds int) error {
 	if err != nil {
 		return err
 	}
-	px := m.Meta.InputSize * m.Meta.InputSize * 3
+	in := preprocess.InputOf(m.Meta)
+	px := in.Values()
 	prep := func(path string, x []float32) error {
 		r := p.File(path)
 		if r.Err != nil {
 			return r.Err
 		}
-		for i := 0; i < len(r.Crop); i += 3 {
-			m.Meta.Normalization.Apply(float32(r.Crop[i]), float32(r.Crop[i+1]), float32(r.Crop[i+2]), x[i:i+3])
-		}
+		in.Normalize(r.Crop, x)
 		return nil
 	}
 	one := make([]float32, px)

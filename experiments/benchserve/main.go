@@ -104,8 +104,8 @@ func makeRequests(modelDir string, n int) ([]request, error) {
 		return nil, err
 	}
 	defer m.Close()
-	side := m.Meta.InputSize
-	per := side * side * 3
+	h, w, c := m.InputShape()
+	per := h * w * c
 	r := rand.New(rand.NewSource(1))
 	x := make([]float32, n*per)
 	for i := range x {
@@ -119,12 +119,12 @@ func makeRequests(modelDir string, n int) ([]request, error) {
 	reqs := make([]request, n)
 	for i := range reqs {
 		img := x[i*per : (i+1)*per]
-		rows := make([][][]float32, side)
+		rows := make([][][]float32, h)
 		for y := range rows {
-			rows[y] = make([][]float32, side)
-			for c := range rows[y] {
-				off := (y*side + c) * 3
-				rows[y][c] = img[off : off+3]
+			rows[y] = make([][]float32, w)
+			for col := range rows[y] {
+				off := (y*w + col) * c
+				rows[y][col] = img[off : off+c]
 			}
 		}
 		body, err := json.Marshal(map[string]any{"instances": [][][][]float32{rows}})

@@ -36,7 +36,7 @@ def main():
     import tensorflow as tf
 
     meta = json.load(open(os.path.join(a.model, "emotions.json")))
-    size, norm = meta["input_size"], meta["normalization"]
+    size, norm = meta["input_height"], meta["normalization"]  # the benchmark's models are square RGB
     scale, offset = np.float32(norm["scale"]), np.float32(norm["offset"])
     cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
     serve = tf.saved_model.load(a.model).signatures["serve"]

@@ -16,9 +16,11 @@ p.add_argument("--predict-only", action="store_true")
 a = p.parse_args()
 
 meta = json.load(open(os.path.join(a.model, "emotions.json")))
-s, c = meta["input_size"], len(meta["classes"])
+# Format 2 names the input's height, width and channels; format 1 only a square RGB side.
+h, w = meta.get("input_height", meta.get("input_size")), meta.get("input_width", meta.get("input_size"))
+ch, c = meta.get("channels", 3), len(meta["classes"])
 rng = np.random.default_rng(a.seed)
-x = rng.random((a.batch, s, s, 3), dtype=np.float32)
+x = rng.random((a.batch, h, w, ch), dtype=np.float32)
 labels = np.eye(c, dtype=np.float32)[rng.integers(0, c, a.batch)]
 if not a.predict_only:
     x.tofile(os.path.join(a.out, "x.bin")); labels.tofile(os.path.join(a.out, "labels.bin"))
