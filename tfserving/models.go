@@ -32,12 +32,13 @@ type servable struct {
 	batch      *batcher
 	refs       sync.WaitGroup // requests using it; unloading waits for them
 
-	prepOnce sync.Once
-	prep     *preprocess.Preprocessor
-	prepErr  error
+	maxImagePixels int64
+	prepOnce       sync.Once
+	prep           *preprocess.Preprocessor
+	prepErr        error
 }
 
-func loadServable(dir string, version int64, opts tfgraph.Options, batch BatchOptions, observe func(rows, requests int)) (*servable, error) {
+func loadServable(dir string, version int64, opts tfgraph.Options, batch BatchOptions, maxImagePixels int64, observe func(rows, requests int)) (*servable, error) {
 	m, err := tfgraph.Load(dir, opts)
 	if err != nil {
 		return nil, err
@@ -51,7 +52,7 @@ func loadServable(dir string, version int64, opts tfgraph.Options, batch BatchOp
 		m.Close()
 		return nil, fmt.Errorf("%s: no %s or serve signature to serve", dir, DefaultSignature)
 	}
-	return &servable{version: version, model: m, signatures: sigs, batch: newBatcher(m.Run, batch, observe)}, nil
+	return &servable{version: version, model: m, signatures: sigs, batch: newBatcher(m.Run, batch, observe), maxImagePixels: maxImagePixels}, nil
 }
 
 // servedSignatures are serving_default and the metadata's "serve" one. A training model
@@ -99,7 +100,11 @@ func (s *servable) imageSignature() string {
 
 // preprocessor is made on first use: only :classify_image needs it.
 func (s *servable) preprocessor() (*preprocess.Preprocessor, error) {
-	s.prepOnce.Do(func() { s.prep, s.prepErr = preprocess.New(preprocess.OptionsFor(s.model.Meta)) })
+	s.prepOnce.Do(func() {
+		opts := preprocess.OptionsFor(s.model.Meta)
+		opts.MaxPixels = s.maxImagePixels
+		s.prep, s.prepErr = preprocess.New(opts)
+	})
 	return s.prep, s.prepErr
 }
 

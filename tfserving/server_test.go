@@ -139,7 +139,7 @@ func TestRESTPredictStatusMetadataErrors(t *testing.T) {
 	exportTo(t, model, base, 0)
 	cfg := DefaultConfig()
 	cfg.ModelBase = base
-	cfg.MaxBodyBytes = 4 << 20
+	cfg.MaxRequestBytes = 4 << 20
 	ts := startServer(t, cfg)
 
 	var status struct {
@@ -223,7 +223,7 @@ func TestRESTPredictStatusMetadataErrors(t *testing.T) {
 	code, body = call(t, "POST", ts.url+"/labels/stable:predict", "application/json", rowBody, nil)
 	wantError(t, "unknown label", code, body, 404, `label "stable"`)
 	code, body = call(t, "POST", ts.url+":predict", "application/json", bytes.Repeat([]byte(" "), 5<<20), nil)
-	wantError(t, "oversize body", code, body, 413, "--max-body-bytes")
+	wantError(t, "oversize body", code, body, 413, "--max-request-bytes")
 	code, body = call(t, "GET", ts.url+":predict", "", nil, nil)
 	wantError(t, "GET predict", code, body, 405, "POST")
 
