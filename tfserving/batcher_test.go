@@ -2,6 +2,7 @@ package tfserving
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +95,58 @@ func TestBatcherSplitsRowsBack(t *testing.T) {
 	}
 	if runs, tasks := b.stats(); tasks != 4 || runs != 1 {
 		t.Errorf("4 concurrent requests took %d runs", runs)
+	}
+}
+
+// A request of more rows than a batch runs in batch-sized chunks, its outputs put back in
+// order: no request chooses how many rows one session run holds.
+func TestBatcherSplitsLargeRequests(t *testing.T) {
+	release := make(chan struct{})
+	close(release)
+	var rowsPerRun []int
+	b := newBatcher(blockingRun(release), BatchOptions{MaxBatchSize: 4, Timeout: time.Millisecond, Threads: 1, MaxQueued: 8},
+		func(rows, _ int) { rowsPerRun = append(rowsPerRun, rows) })
+	vals := make([]float32, 10)
+	for i := range vals {
+		vals[i] = float32(i)
+	}
+	in := map[string]rawTensor{"x": {dtype: tf.Float, shape: []int64{10, 1}, data: float32Bytes(vals)}}
+	out, err := b.submit(context.Background(), "s", in)
+	b.close() // the observe callback runs on the worker: read rowsPerRun after it stopped
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := out["y"].values()
+	if err != nil || len(got) != 10 || !equalShape(out["y"].shape, []int64{10, 1}) {
+		t.Fatalf("outputs %v (shape %v), %v", got, out["y"].shape, err)
+	}
+	for i, v := range got {
+		if v != float64(i) {
+			t.Fatalf("row %d came back as %v: chunks out of order", i, v)
+		}
+	}
+	if len(rowsPerRun) != 3 || rowsPerRun[0] != 4 || rowsPerRun[1] != 4 || rowsPerRun[2] != 2 {
+		t.Errorf("rows per session run %v, want [4 4 2]", rowsPerRun)
+	}
+}
+
+// A panic while running a batch answers its requests with INTERNAL; the worker lives on.
+func TestBatcherSurvivesPanic(t *testing.T) {
+	calls := 0
+	run := func(_ string, in map[string]*tf.Tensor) (map[string]*tf.Tensor, error) {
+		calls++
+		if calls == 1 {
+			panic("injected")
+		}
+		return map[string]*tf.Tensor{"y": in["x"]}, nil
+	}
+	b := newBatcher(run, BatchOptions{MaxBatchSize: 1, Timeout: time.Millisecond, Threads: 1, MaxQueued: 2}, nil)
+	defer b.close()
+	if _, err := b.submit(context.Background(), "s", oneRow(1)); codeOf(err) != codes.Internal || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("panicking run: %v, want INTERNAL", err)
+	}
+	out, err := b.submit(context.Background(), "s", oneRow(2))
+	if got, _ := out["y"].values(); err != nil || len(got) != 1 || got[0] != 2 {
+		t.Fatalf("next request after the panic: %v, %v", got, err)
 	}
 }

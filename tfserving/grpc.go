@@ -54,8 +54,8 @@ var modelServiceDesc = grpc.ServiceDesc{
 func unary[Req any](fullMethod string, call func(*grpcAPI, context.Context, *Req) (any, error)) grpc.MethodHandler {
 	return func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 		req := new(Req)
-		if err := dec(req); err != nil { // grpc-go would call it INTERNAL: it is the client's
-			return nil, errorf(codes.InvalidArgument, "malformed %s request message: %v", fullMethod, err)
+		if err := dec(req); err != nil {
+			return nil, err
 		}
 		api := srv.(*grpcAPI)
 		if interceptor == nil {
@@ -76,7 +76,7 @@ func (s *Server) GRPCServer() *grpc.Server {
 		grpc.MaxRecvMsgSize(size), grpc.MaxSendMsgSize(size),
 		grpc.MaxHeaderListSize(maxHeaderBytes),
 		grpc.InTapHandle(s.grpcTap),
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.grpcMetrics),
+		grpc.ChainUnaryInterceptor(s.grpcMetrics, s.recoverUnary), // metrics count the INTERNAL a panic becomes
 		grpc.StreamInterceptor(s.recoverStream),
 	}
 	if s.cfg.ReadHeaderTimeout > 0 { // a connection must finish its HTTP/2 handshake in it

@@ -33,7 +33,9 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
 	cfg.ModelName = "emo"
 	cfg.Session = tfgraph.Options{Device: "cpu"}
-	cfg.Log = log.New(testWriter{t}, "", 0)
+	if cfg.Log == nil {
+		cfg.Log = log.New(testWriter{t}, "", 0)
+	}
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
