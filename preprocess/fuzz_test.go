@@ -1,0 +1,58 @@
+package preprocess
+
+import (
+	"bytes"
+	"image"
+	"strings"
+	"testing"
+)
+
+// FuzzPreprocessBytes: any bytes, as :classify_image and `emotions predict` receive them.
+// Preprocessing never panics and answers with either a crop of the model's size or an
+// error naming the file; it accepts exactly what the image decoders accept (sniffed from
+// content) within the pixel limit, agrees with Decode, and gives the same crop twice.
+func FuzzPreprocessBytes(f *testing.F) {
+	const side, maxPixels = 32, 1 << 22 // a small limit keeps fuzzed images quick to decode
+	p, err := New(Options{InputSize: side, MaxPixels: maxPixels, Face: DefaultFaceOptions()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := p.Bytes("fuzzed.img", data)
+		if r.File != "fuzzed.img" {
+			t.Fatalf("result names %q", r.File)
+		}
+		cfg, _, cfgErr := image.DecodeConfig(bytes.NewReader(data))
+		declared := int64(cfg.Width) * int64(cfg.Height)
+		if r.Err != nil {
+			if r.Outcome != OutcomeRejected || r.Crop != nil || r.Face != nil || !strings.HasPrefix(r.Err.Error(), "fuzzed.img: ") {
+				t.Fatalf("rejected as %q with crop %d bytes, face %v, error %q", r.Outcome, len(r.Crop), r.Face, r.Err)
+			}
+			if cfgErr == nil && declared > maxPixels && !strings.Contains(r.Err.Error(), "megapixel limit") {
+				t.Fatalf("%dx%d refused for another reason than the pixel limit: %v", cfg.Width, cfg.Height, r.Err)
+			}
+		} else {
+			if len(r.Crop) != side*side*3 || (r.Outcome == OutcomeFace) != (r.Face != nil) || (r.Outcome != OutcomeFace && r.Outcome != OutcomeFallback) {
+				t.Fatalf("accepted as %q with a %d-byte crop and face %v", r.Outcome, len(r.Crop), r.Face)
+			}
+			if cfgErr != nil || cfg.Width <= 0 || cfg.Height <= 0 || declared > maxPixels {
+				t.Fatalf("accepted, but the decoders declare %dx%d (%v)", cfg.Width, cfg.Height, cfgErr)
+			}
+			again := p.Bytes("fuzzed.img", data)
+			if !bytes.Equal(again.Crop, r.Crop) || again.Outcome != r.Outcome {
+				t.Fatalf("the same bytes preprocessed twice gave different crops")
+			}
+		}
+		img, derr := p.Decode("fuzzed.img", data)
+		detectorFailed := r.Err != nil && strings.Contains(r.Err.Error(), "face detector")
+		if (derr == nil) != (r.Err == nil) && !detectorFailed {
+			t.Fatalf("Decode says %v, Bytes says %v", derr, r.Err)
+		}
+		if derr == nil {
+			b := img.Bounds()
+			if int64(b.Dx())*int64(b.Dy()) != declared {
+				t.Fatalf("Decode gave %v for an image declaring %dx%d", b, cfg.Width, cfg.Height)
+			}
+		}
+	})
+}
