@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -396,7 +397,7 @@ func TestHostileClients(t *testing.T) {
 	stillServes("after hostile bodies")
 	t.Run("json", func(t *testing.T) { hostileJSON(t, srv) })
 	stillServes("after hostile JSON")
-	t.Run("grpc", func(t *testing.T) { hostileGRPC(t, srv, conn, cfg) })
+	t.Run("grpc", func(t *testing.T) { hostileGRPC(t, srv, conn, cfg, normalGRPC) })
 	stillServes("after hostile gRPC")
 	t.Run("routes", func(t *testing.T) { hostileRoutes(t, srv, normalBody) })
 	stillServes("after hostile routes")
@@ -544,7 +545,7 @@ func reshapeJSON(flat string) string {
 	return b.String()
 }
 
-func hostileGRPC(t *testing.T, srv *serverProcess, conn *grpc.ClientConn, cfg Config) {
+func hostileGRPC(t *testing.T, srv *serverProcess, conn *grpc.ClientConn, cfg Config, normalRequest *pb.PredictRequest) {
 	images := func(dims []int64, fill func(*tensorpb.TensorProto)) *pb.PredictRequest {
 		return predictRequest("emo", map[string]*tensorpb.TensorProto{"images": tensorProto(tf.Float, dims, fill)})
 	}
@@ -590,6 +591,11 @@ func hostileGRPC(t *testing.T, srv *serverProcess, conn *grpc.ClientConn, cfg Co
 		err := conn.Invoke(ctx, predictMethod, garbage, new(pb.PredictResponse), grpc.ForceCodec(rawCodec{}))
 		expectCode(t, fmt.Sprintf("garbage protobuf %x", garbage[:min(len(garbage), 6)]), err, codes.Internal, "unmarshal")
 	}
+	// The server announces its 1 MiB metadata limit in HTTP/2 SETTINGS: grpc-go's client
+	// refuses to send more, as INTERNAL.
+	big := metadata.AppendToOutgoingContext(ctx, "x-big", strings.Repeat("a", 2<<20))
+	err = conn.Invoke(big, predictMethod, normalRequest, new(pb.PredictResponse))
+	expectCode(t, "2 MiB of metadata", err, codes.Internal, "header list size")
 	err = conn.Invoke(ctx, "/tensorflow.serving.PredictionService/Classify", &pb.PredictRequest{}, new(pb.PredictResponse))
 	expectCode(t, "unimplemented method", err, codes.Unimplemented, "")
 	huge, _ := proto.Marshal(&pb.GetModelStatusRequest{ModelSpec: &pb.ModelSpec{Name: strings.Repeat("x", int(cfg.MaxRequestBytes))}})

@@ -62,7 +62,7 @@ func DefaultConfig() Config {
 		Poll:              time.Second,
 		Batch:             BatchOptions{MaxBatchSize: 64, Timeout: 2 * time.Millisecond, Threads: 2, MaxQueued: 1024},
 		MaxRequestBytes:   64 << 20,
-		MaxInFlight:       64,
+		MaxInFlight:       32,
 		MaxImagePixels:    preprocess.DefaultMaxPixels,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
