@@ -39,11 +39,12 @@ for t in "${targets[@]}"; do
     status=1
     cat "$log"
   fi
-  # go test's last progress line: "fuzz: elapsed: 3s, execs: 1234 (411/sec), new interesting: ..."
+  # go test's last progress line: "fuzz: elapsed: 3s, execs: 1234 (411/sec), new interesting: ...";
+  # a short run may end while it still replays the corpus, before printing one ("-").
   last=$(grep -E '^fuzz: elapsed: .*execs: [0-9]+' "$log" | tail -1 || true)
   elapsed=$(sed -nE 's/^fuzz: elapsed: ([0-9a-z.]+),.*/\1/p' <<<"$last")
   execs=$(sed -nE 's/.*execs: ([0-9]+) .*/\1/p' <<<"$last")
-  summary+=("$(printf '%-24s %-12s %-6s fuzzing %-6s execs %-10s (wall %ss with the build)' "$name" "$pkg" "$result" "${elapsed:-?}" "${execs:-?}" $((SECONDS - start)))")
+  summary+=("$(printf '%-24s %-12s %-6s fuzzing %-6s execs %-10s (wall %ss with the build)' "$name" "$pkg" "$result" "${elapsed:--}" "${execs:--}" $((SECONDS - start)))")
 done
 printf '%s\n' "${summary[@]}"
 exit $status
