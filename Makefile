@@ -60,6 +60,17 @@ test: build
 	for os in darwin freebsd; do GOOS=$$os CGO_ENABLED=0 go vet ./internal/... || exit 1; done
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$unformatted" ] || { echo "gofmt: $$unformatted"; exit 1; }
 	go test -count=1 -timeout 40m ./...
+	$(MAKE) --no-print-directory fuzz-short
+
+# Fuzzing of every decoder of untrusted bytes (the targets are listed in scripts/fuzz.sh):
+# `make test` runs each for 3 s, `make fuzz` for FUZZTIME (60 s) each.
+FUZZTIME ?= 60s
+.PHONY: fuzz fuzz-short
+fuzz: setup
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+fuzz-short: setup
+	FUZZTIME=3s bash scripts/fuzz.sh
 
 vet: setup
 	go vet ./...

@@ -57,6 +57,9 @@ func (s *Server) specOf(sv *servable, signature string) *pb.ModelSpec {
 // predict runs a signature on inputs made by decode from the resolved signature.
 func (s *Server) predict(ctx context.Context, spec ModelSpec, signature string,
 	decode func(sigName string, sv *servable) (map[string]rawTensor, *Error)) (map[string]rawTensor, *pb.ModelSpec, error) {
+	if hook := s.testHook.Load(); hook != nil {
+		(*hook)()
+	}
 	sv, release, err := s.models.acquire(spec)
 	if err != nil {
 		return nil, nil, err

@@ -15,7 +15,7 @@ import (
 // BatchOptions tune how concurrent requests are merged into one session run, like TF
 // Serving's --enable_batching parameters.
 type BatchOptions struct {
-	MaxBatchSize int           // rows per session run (a larger single request runs alone)
+	MaxBatchSize int           // rows per session run (a larger request runs in chunks of it)
 	Timeout      time.Duration // how long the first request of a batch waits for company
 	Threads      int           // session runs in flight at once
 	MaxQueued    int           // requests waiting for a batch; beyond it: RESOURCE_EXHAUSTED
@@ -83,30 +83,82 @@ func (b *batcher) close() {
 }
 
 // submit queues one request and waits for its share of a batch's outputs. Every input must
-// have the same first (batch) dimension.
+// have the same first (batch) dimension. A request of more rows than a batch runs as
+// batch-sized chunks (TF Serving's enable_large_batch_splitting): a session's memory grows
+// with the rows of one run, so no request may choose how many that is.
 func (b *batcher) submit(ctx context.Context, signature string, inputs map[string]rawTensor) (map[string]rawTensor, error) {
-	t := &task{ctx: ctx, signature: signature, inputs: inputs, rows: -1, result: make(chan taskResult, 1)}
+	rows := int64(-1)
 	parts := []string{signature}
 	for _, name := range sortedKeys(inputs) {
 		in := inputs[name]
 		if len(in.shape) == 0 {
 			return nil, errorf(codes.InvalidArgument, "input %s is a scalar: inputs need a batch dimension", name)
 		}
-		if t.rows >= 0 && in.rows() != t.rows {
-			return nil, errorf(codes.InvalidArgument, "inputs have different batch sizes (%d and %d rows)", t.rows, in.rows())
+		if rows >= 0 && in.rows() != rows {
+			return nil, errorf(codes.InvalidArgument, "inputs have different batch sizes (%d and %d rows)", rows, in.rows())
 		}
-		t.rows = in.rows()
+		rows = in.rows()
 		parts = append(parts, fmt.Sprintf("%s:%d:%v", name, in.dtype, in.shape[1:]))
 	}
-	if t.rows <= 0 {
+	if rows <= 0 {
 		return nil, errorf(codes.InvalidArgument, "empty batch: no rows to predict")
 	}
-	t.key = strings.Join(parts, "|")
+	key := strings.Join(parts, "|")
+	chunk := int64(b.opts.MaxBatchSize)
+	if rows <= chunk {
+		t := &task{ctx: ctx, signature: signature, key: key, inputs: inputs, rows: rows, result: make(chan taskResult, 1)}
+		if err := b.enqueue(t); err != nil {
+			return nil, err
+		}
+		return b.wait(ctx, t)
+	}
+
+	// Once one chunk fails the others are not worth running: cancel skips those still queued.
+	chunkCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var tasks []*task
+	for from := int64(0); from < rows; from += chunk {
+		to := min(from+chunk, rows)
+		t := &task{ctx: chunkCtx, signature: signature, key: key, inputs: map[string]rawTensor{}, rows: to - from, result: make(chan taskResult, 1)}
+		for name, in := range inputs {
+			part, err := in.sliceRows(from, to)
+			if err != nil {
+				return nil, fmt.Errorf("input %s: %w", name, err)
+			}
+			t.inputs[name] = part
+		}
+		if err := b.enqueue(t); err != nil {
+			return nil, err
+		}
+		tasks = append(tasks, t)
+	}
+	outs := map[string][]rawTensor{}
+	for _, t := range tasks {
+		out, err := b.wait(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		for name, o := range out {
+			outs[name] = append(outs[name], o)
+		}
+	}
+	merged := make(map[string]rawTensor, len(outs))
+	for name, chunks := range outs {
+		merged[name] = concatRows(chunks)
+	}
+	return merged, nil
+}
+
+func (b *batcher) enqueue(t *task) error {
 	select {
 	case b.queue <- t:
+		return nil
 	default:
-		return nil, errorf(codes.ResourceExhausted, "request queue is full (%d waiting, --max-queued): retry later", b.opts.MaxQueued)
+		return errorf(codes.ResourceExhausted, "request queue is full (%d waiting, --max-queued): retry later", b.opts.MaxQueued)
 	}
+}
+
+func (b *batcher) wait(ctx context.Context, t *task) (map[string]rawTensor, error) {
 	select {
 	case r := <-t.result:
 		return r.outputs, r.err
@@ -163,7 +215,20 @@ func (b *batcher) work() {
 }
 
 func (b *batcher) runBatch(batch []*task) {
-	live := batch[:0]
+	// A panic here would end the worker goroutine and with it the process: the batch's
+	// requests get INTERNAL instead, and the worker takes the next batch.
+	defer func() {
+		if r := recover(); r != nil {
+			err := &Error{Code: codes.Internal, Msg: fmt.Sprintf("internal error running the model (panic: %v)", r)}
+			for _, t := range batch {
+				select {
+				case t.result <- taskResult{err: err}:
+				default: // already answered
+				}
+			}
+		}
+	}()
+	live := make([]*task, 0, len(batch))
 	for _, t := range batch {
 		if t.ctx.Err() != nil { // its client has gone: don't spend the session on it
 			t.result <- taskResult{err: contextError(t.ctx)}

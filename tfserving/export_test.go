@@ -117,7 +117,7 @@ func TestExportServingOnly(t *testing.T) {
 		t.Fatalf("labels.txt = %q, %v", labels, err)
 	}
 
-	x, n := randomImages(80, 3, 1)
+	x, n := randomImages(80*80*3, 3, 1)
 	want := directPredict(t, src, x, n)
 	if untrained := directPredict(t, testutil.TinyModel(t), x, n); closeEnough(untrained, want, 1e-6) {
 		t.Fatal("training changed nothing: the test could not tell trained weights from initial ones")

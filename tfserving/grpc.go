@@ -8,6 +8,7 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -70,8 +71,21 @@ type grpcAPI struct{ s *Server }
 // GRPCServer serves TF Serving's PredictionService (Predict, GetModelMetadata) and
 // ModelService (GetModelStatus).
 func (s *Server) GRPCServer() *grpc.Server {
-	size := int(min(s.cfg.MaxBodyBytes, 1<<31-1))
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(size), grpc.MaxSendMsgSize(size), grpc.UnaryInterceptor(s.grpcMetrics))
+	size := int(min(s.cfg.MaxRequestBytes, 1<<31-1))
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(size), grpc.MaxSendMsgSize(size),
+		grpc.MaxHeaderListSize(maxHeaderBytes),
+		grpc.InTapHandle(s.grpcTap),
+		grpc.ChainUnaryInterceptor(s.grpcMetrics, s.recoverUnary), // metrics count the INTERNAL a panic becomes
+		grpc.StreamInterceptor(s.recoverStream),
+	}
+	if s.cfg.ReadHeaderTimeout > 0 { // a connection must finish its HTTP/2 handshake in it
+		opts = append(opts, grpc.ConnectionTimeout(s.cfg.ReadHeaderTimeout))
+	}
+	if s.cfg.IdleTimeout > 0 {
+		opts = append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.cfg.IdleTimeout}))
+	}
+	g := grpc.NewServer(opts...)
 	api := &grpcAPI{s: s}
 	g.RegisterService(&predictionServiceDesc, api)
 	g.RegisterService(&modelServiceDesc, api)
@@ -109,15 +123,7 @@ func (a *grpcAPI) Predict(ctx context.Context, req *pb.PredictRequest) (*pb.Pred
 	outputs, spec, err := a.s.predict(ctx, specFromProto(req.GetModelSpec()), req.GetModelSpec().GetSignatureName(),
 		func(name string, sv *servable) (map[string]rawTensor, *Error) {
 			_, sig, _ := sv.signature(name)
-			inputs := make(map[string]rawTensor, len(req.GetInputs()))
-			for k, p := range req.GetInputs() {
-				t, err := fromProto(k, p)
-				if err != nil {
-					return nil, err
-				}
-				inputs[k] = t
-			}
-			return inputs, checkInputs(name, sig, inputs)
+			return decodeProtoInputs(name, sig, req.GetInputs(), a.s.cfg.MaxRequestBytes)
 		})
 	if err != nil {
 		return nil, err

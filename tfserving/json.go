@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"unicode/utf8"
 	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -16,11 +17,17 @@ import (
 
 // The JSON side of TF Serving's REST predict API: the row ("instances") and columnar
 // ("inputs") request formats and their "predictions" / "outputs" answers.
+//
+// A body is split with objectFields and listElements, which hand each field or element to
+// a callback as a slice of the body: nothing proportional to the number of fields or
+// elements is allocated, so a body of a million tiny instances costs what its numbers do.
+// The numbers themselves are parsed straight into the signature's dtype, within the
+// request's tensorBudget.
 
 type predictBody struct {
-	SignatureName string          `json:"signature_name"`
-	Instances     json.RawMessage `json:"instances"`
-	Inputs        json.RawMessage `json:"inputs"`
+	SignatureName string
+	Instances     []byte
+	Inputs        []byte
 }
 
 // requestFormat says how the answer must be shaped.
@@ -33,16 +40,22 @@ const (
 
 func parsePredictBody(body []byte) (predictBody, requestFormat, *Error) {
 	var req predictBody
-	fields, err := objectFields(body)
-	if err != nil {
-		return req, 0, errorf(codes.InvalidArgument, "malformed JSON request body: %v", err)
-	}
-	if name, ok := fields["signature_name"]; ok {
-		if err := json.Unmarshal(name, &req.SignatureName); err != nil {
-			return req, 0, errorf(codes.InvalidArgument, `"signature_name" must be a string: %v`, err)
+	err := objectFields(body, func(key string, value []byte) error {
+		switch key { // other fields are ignored, as TF Serving does
+		case "signature_name":
+			if err := json.Unmarshal(value, &req.SignatureName); err != nil {
+				return errorf(codes.InvalidArgument, `"signature_name" must be a string: %v`, err)
+			}
+		case "instances":
+			req.Instances = value
+		case "inputs":
+			req.Inputs = value
 		}
+		return nil
+	})
+	if err != nil {
+		return req, 0, asError(err, "malformed JSON request body")
 	}
-	req.Instances, req.Inputs = fields["instances"], fields["inputs"]
 	hasRows, hasCols := len(req.Instances) > 0 && !isNull(req.Instances), len(req.Inputs) > 0 && !isNull(req.Inputs)
 	switch {
 	case hasRows && hasCols:
@@ -55,78 +68,110 @@ func parsePredictBody(body []byte) (predictBody, requestFormat, *Error) {
 	return req, 0, errorf(codes.InvalidArgument, `request needs "instances" (row format) or "inputs" (columnar format)`)
 }
 
-// objectFields splits a JSON object into its raw field values. Request bodies are mostly
-// numbers in nested lists that parseNested reads (and checks) anyway: scanning them here with
-// encoding/json first would triple the cost of a request.
-func objectFields(b []byte) (map[string]json.RawMessage, error) {
+// asError keeps an *Error a callback returned; any other error is a syntax error of the
+// body, reported after context.
+func asError(err error, context string) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return errorf(codes.InvalidArgument, "%s: %v", context, err)
+}
+
+// objectFields calls each with the fields of the JSON object b, in order, as raw values
+// (slices of b). Request bodies are mostly numbers in nested lists that the tensor parser
+// reads (and checks) anyway: scanning them here with encoding/json first would triple the
+// cost of a request. Scalars are checked by whoever decodes them.
+func objectFields(b []byte, each func(key string, value []byte) error) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return nil, fmt.Errorf("want a JSON object")
+		return fmt.Errorf("want a JSON object")
 	}
-	fields := map[string]json.RawMessage{}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return fields, trailing(b, i+1)
+		return trailing(b, i+1)
 	}
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return nil, fmt.Errorf("want a quoted field name at offset %d", i)
+			return fmt.Errorf("want a quoted field name at offset %d", i)
 		}
 		end, err := skipValue(b, i)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		var key string
-		if err := json.Unmarshal(b[i:end], &key); err != nil {
-			return nil, fmt.Errorf("field name at offset %d: %v", i, err)
+		key, err := fieldName(b[i:end])
+		if err != nil {
+			return fmt.Errorf("field name at offset %d: %v", i, err)
 		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return nil, fmt.Errorf("want ':' after field %q", key)
+			return fmt.Errorf("want ':' after field %q", key)
 		}
 		start := skipSpace(b, i+1)
 		if end, err = skipValue(b, start); err != nil {
-			return nil, fmt.Errorf("field %q: %v", key, err)
+			return fmt.Errorf("field %q: %v", key, err)
 		}
-		fields[key] = b[start:end]
+		if err := each(key, b[start:end]); err != nil {
+			return err
+		}
 		i = skipSpace(b, end)
 		if i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 			continue
 		}
 		if i < len(b) && b[i] == '}' {
-			return fields, trailing(b, i+1)
+			return trailing(b, i+1)
 		}
-		return nil, fmt.Errorf("want ',' or '}' at offset %d", i)
+		return fmt.Errorf("want ',' or '}' at offset %d", i)
 	}
 }
 
-// listElements splits a JSON list into its raw elements.
-func listElements(b []byte) ([]json.RawMessage, error) {
+// fieldName decodes a quoted field name; plain ASCII names (all of TF Serving's, and
+// signature inputs) skip encoding/json.
+func fieldName(quoted []byte) (string, error) {
+	inner := quoted[1 : len(quoted)-1]
+	plain := true
+	for _, c := range inner {
+		if c < 0x20 || c == '\\' || c >= utf8.RuneSelf {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(inner), nil
+	}
+	var key string
+	err := json.Unmarshal(quoted, &key)
+	return key, err
+}
+
+// listElements calls each with the elements of the JSON list b, in order, as raw values.
+func listElements(b []byte, each func(value []byte) error) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '[' {
-		return nil, fmt.Errorf("want a list")
+		return fmt.Errorf("want a list")
 	}
-	var out []json.RawMessage
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
-		return out, trailing(b, i+1)
+		return trailing(b, i+1)
 	}
 	for {
 		end, err := skipValue(b, i)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, b[i:end])
+		if err := each(b[i:end]); err != nil {
+			return err
+		}
 		i = skipSpace(b, end)
 		if i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 			continue
 		}
 		if i < len(b) && b[i] == ']' {
-			return out, trailing(b, i+1)
+			return trailing(b, i+1)
 		}
-		return nil, fmt.Errorf("want ',' or ']' at offset %d", i)
+		return fmt.Errorf("want ',' or ']' at offset %d", i)
 	}
 }
 
@@ -145,7 +190,7 @@ func skipSpace(b []byte, i int) int {
 }
 
 // skipValue returns the end of the JSON value starting at i, matching brackets and strings;
-// scalars are checked by whoever decodes them.
+// scalars are checked by whoever decodes them. It does not recurse: depth is a counter.
 func skipValue(b []byte, i int) (int, error) {
 	start, depth := i, 0
 	for i < len(b) {
@@ -192,71 +237,108 @@ func nonEmpty(start, end int) (int, error) {
 	return end, nil
 }
 
-func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+func isNull(raw []byte) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
 
-func isObject(raw json.RawMessage) bool {
+func isObject(raw []byte) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) > 0 && t[0] == '{'
 }
 
-// decodeInputs turns the request's instances or inputs into one tensor per signature input.
-func decodeInputs(req predictBody, format requestFormat, sigName string, sig tf.Signature) (map[string]rawTensor, *Error) {
-	values := map[string][]json.RawMessage{} // input -> one value (columnar) or one per instance
+// decodeInputs turns the request's instances or inputs into one tensor per signature input,
+// holding their total size to maxBytes.
+func decodeInputs(req predictBody, format requestFormat, sigName string, sig tf.Signature, maxBytes int64) (map[string]rawTensor, *Error) {
 	names := sortedKeys(sig.Inputs)
-	if format == columnarFormat {
-		if isObject(req.Inputs) {
-			named, err := objectFields(req.Inputs)
-			if err != nil {
-				return nil, errorf(codes.InvalidArgument, `"inputs": %v`, err)
-			}
-			for k, v := range named {
-				values[k] = []json.RawMessage{v}
-			}
-		} else if len(names) == 1 {
-			values[names[0]] = []json.RawMessage{req.Inputs}
-		} else {
-			return nil, errorf(codes.InvalidArgument, `signature %s has %d inputs (%v): "inputs" must be an object naming them`, sigName, len(names), names)
+	budget := newTensorBudget(maxBytes)
+	tensors := map[string]*jsonTensor{}
+	tensorFor := func(name string) (*jsonTensor, *Error) {
+		if t, ok := tensors[name]; ok {
+			return t, nil
 		}
-	} else {
-		rows, err := listElements(req.Instances)
-		if err != nil {
-			return nil, errorf(codes.InvalidArgument, `"instances" must be a list: %v`, err)
-		}
-		if len(rows) == 0 {
-			return nil, errorf(codes.InvalidArgument, `"instances" is empty`)
-		}
-		for i, row := range rows {
-			if !isObject(row) {
-				if len(names) != 1 {
-					return nil, errorf(codes.InvalidArgument, "instance %d: signature %s has %d inputs (%v): each instance must be an object naming them", i, sigName, len(names), names)
-				}
-				values[names[0]] = append(values[names[0]], row)
-				continue
-			}
-			named, err := objectFields(row)
-			if err != nil {
-				return nil, errorf(codes.InvalidArgument, "instance %d: %v", i, err)
-			}
-			if len(named) != len(names) {
-				return nil, errorf(codes.InvalidArgument, "instance %d names %d inputs, signature %s has %d (%v)", i, len(named), sigName, len(names), names)
-			}
-			for k, v := range named {
-				values[k] = append(values[k], v)
-			}
-		}
-	}
-
-	out := make(map[string]rawTensor, len(names))
-	for name, vs := range values {
 		info, ok := sig.Inputs[name]
 		if !ok {
 			return nil, errorf(codes.InvalidArgument, "signature %s has no input %q (inputs: %v)", sigName, name, names)
 		}
-		t, err := decodeTensor(name, info.DType, vs, format == rowFormat)
+		t, err := newJSONTensor(name, info.DType, budget)
 		if err != nil {
 			return nil, err
 		}
-		out[name] = t
+		tensors[name] = t
+		return t, nil
+	}
+
+	if format == columnarFormat {
+		switch {
+		case isObject(req.Inputs):
+			err := objectFields(req.Inputs, func(name string, value []byte) error {
+				t, err := tensorFor(name)
+				if err != nil {
+					return err
+				}
+				if t.parts > 0 {
+					return errorf(codes.InvalidArgument, `"inputs" names %q twice`, name)
+				}
+				return t.add(value)
+			})
+			if err != nil {
+				return nil, asError(err, `"inputs"`)
+			}
+		case len(names) == 1:
+			t, err := tensorFor(names[0])
+			if err != nil {
+				return nil, err
+			}
+			if err := t.add(req.Inputs); err != nil {
+				return nil, asError(err, `"inputs"`)
+			}
+		default:
+			return nil, errorf(codes.InvalidArgument, `signature %s has %d inputs (%v): "inputs" must be an object naming them`, sigName, len(names), names)
+		}
+	} else {
+		instances := 0
+		err := listElements(req.Instances, func(row []byte) error {
+			i := instances
+			instances++
+			if !isObject(row) {
+				if len(names) != 1 {
+					return errorf(codes.InvalidArgument, "instance %d: signature %s has %d inputs (%v): each instance must be an object naming them", i, sigName, len(names), names)
+				}
+				t, err := tensorFor(names[0])
+				if err != nil {
+					return err
+				}
+				return t.add(row)
+			}
+			named := 0
+			err := objectFields(row, func(name string, value []byte) error {
+				t, err := tensorFor(name)
+				if err != nil {
+					return err
+				}
+				if t.parts != int64(i) {
+					return errorf(codes.InvalidArgument, "instance %d names input %q twice, or instances before it lack it", i, name)
+				}
+				named++
+				return t.add(value)
+			})
+			if err != nil {
+				return asError(err, fmt.Sprintf("instance %d", i))
+			}
+			if named != len(names) {
+				return errorf(codes.InvalidArgument, "instance %d names %d inputs, signature %s has %d (%v)", i, named, sigName, len(names), names)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, asError(err, `"instances" must be a list`)
+		}
+		if instances == 0 {
+			return nil, errorf(codes.InvalidArgument, `"instances" is empty`)
+		}
+	}
+
+	out := make(map[string]rawTensor, len(tensors))
+	for name, t := range tensors {
+		out[name] = t.tensor(format == rowFormat)
 	}
 	return out, checkInputs(sigName, sig, out)
 }
@@ -264,16 +346,20 @@ func decodeInputs(req predictBody, format requestFormat, sigName string, sig tf.
 // checkInputs holds a request's tensors against the signature before they join a batch, so
 // one wrong request fails alone instead of failing the batch it would have joined.
 func checkInputs(sigName string, sig tf.Signature, inputs map[string]rawTensor) *Error {
-	for name, t := range inputs {
+	for _, name := range sortedKeys(inputs) {
+		t := inputs[name]
 		info, ok := sig.Inputs[name]
 		if !ok {
 			return errorf(codes.InvalidArgument, "signature %s has no input %q (inputs: %v)", sigName, name, sortedKeys(sig.Inputs))
 		}
-		if err := checkShape(sigName, name, info, t); err != nil {
+		if err := checkDType(sigName, name, info, t.dtype); err != nil {
+			return err
+		}
+		if err := checkDims(sigName, name, info, t.shape); err != nil {
 			return err
 		}
 	}
-	for name := range sig.Inputs {
+	for _, name := range sortedKeys(sig.Inputs) {
 		if _, ok := inputs[name]; !ok {
 			return errorf(codes.InvalidArgument, "signature %s: missing input %q", sigName, name)
 		}
@@ -281,33 +367,46 @@ func checkInputs(sigName string, sig tf.Signature, inputs map[string]rawTensor) 
 	return nil
 }
 
-// decodeTensor parses nested JSON lists: one per instance (stacked into a batch) or one
-// holding the whole tensor.
-func decodeTensor(name string, dt tf.DataType, parts []json.RawMessage, stack bool) (rawTensor, *Error) {
-	var vals []float64
-	var shape []int64
-	for i, raw := range parts {
-		if isObject(raw) {
-			return rawTensor{}, errorf(codes.InvalidArgument, `input %s: {"b64": ...} and objects are only for string inputs; this input is %s`, name, dtypeName(dt))
-		}
-		s, v, err := parseNested(raw)
-		if err != nil {
-			return rawTensor{}, errorf(codes.InvalidArgument, "input %s: %v", name, err)
-		}
-		if i > 0 && !equalShape(s, shape) {
-			return rawTensor{}, errorf(codes.InvalidArgument, "input %s: instance %d has shape %s, instance 0 %s: all instances must have the same shape", name, i, shapeString(s), shapeString(shape))
-		}
-		shape = s
-		vals = append(vals, v...)
+// jsonTensor gathers one input's values: one nested list per instance (stacked into a
+// batch), or one nested list holding the whole tensor.
+type jsonTensor struct {
+	name      string
+	parser    nestedParser
+	parts     int64
+	partShape []int64
+}
+
+func newJSONTensor(name string, dt tf.DataType, budget *tensorBudget) (*jsonTensor, *Error) {
+	size, ok := elementSize[dt]
+	if !ok || dt == tf.Half || dt == tf.Bfloat16 {
+		return nil, errorf(codes.InvalidArgument, "input %s: inputs of dtype %s are not supported in JSON", name, dtypeName(dt))
 	}
-	if stack {
-		shape = append([]int64{int64(len(parts))}, shape...)
+	return &jsonTensor{name: name, parser: nestedParser{input: name, dtype: dt, size: size, budget: budget}}, nil
+}
+
+func (t *jsonTensor) add(raw []byte) error {
+	if isObject(raw) {
+		return errorf(codes.InvalidArgument, `input %s: {"b64": ...} and objects are only for string inputs; this input is %s`, t.name, dtypeName(t.parser.dtype))
 	}
-	data, err := encodeValues(dt, vals)
+	shape, err := t.parser.parse(raw)
 	if err != nil {
-		return rawTensor{}, errorf(codes.InvalidArgument, "input %s: %v", name, err)
+		return asError(err, "input "+t.name)
 	}
-	return rawTensor{dtype: dt, shape: shape, data: data}, nil
+	if t.parts > 0 && !equalShape(shape, t.partShape) {
+		return errorf(codes.InvalidArgument, "input %s: instance %d has shape %s, instance 0 %s: all instances must have the same shape",
+			t.name, t.parts, shapeString(shape), shapeString(t.partShape))
+	}
+	t.partShape = shape
+	t.parts++
+	return nil
+}
+
+func (t *jsonTensor) tensor(stacked bool) rawTensor {
+	shape := t.partShape
+	if stacked {
+		shape = append([]int64{t.parts}, shape...)
+	}
+	return rawTensor{dtype: t.parser.dtype, shape: shape, data: t.parser.data}
 }
 
 func equalShape(a, b []int64) bool {
@@ -322,29 +421,37 @@ func equalShape(a, b []int64) bool {
 	return true
 }
 
-// parseNested reads a JSON number or nested list of numbers into its shape and values in
-// one pass: encoding/json into []any allocates per number, far too slow for image batches.
-func parseNested(b []byte) ([]int64, []float64, error) {
-	p := nestedParser{b: b, rank: -1}
-	if err := p.value(0); err != nil {
-		return nil, nil, err
-	}
-	p.space()
-	if p.i != len(p.b) {
-		return nil, nil, fmt.Errorf("unexpected %q after the value", p.b[p.i])
-	}
-	if p.rank >= 0 && p.rank != len(p.shape) {
-		return nil, nil, fmt.Errorf("ragged nesting: numbers at depth %d and lists %d deep", p.rank, len(p.shape))
-	}
-	return p.shape, p.vals, nil
-}
-
+// nestedParser reads a JSON number or nested list of numbers into its shape, appending the
+// values to data encoded as dtype, in one pass: encoding/json into []any allocates per
+// number, far too slow for image batches. Each value is charged to the budget before it
+// is stored.
 type nestedParser struct {
+	input  string
+	dtype  tf.DataType
+	size   int
+	budget *tensorBudget
+	data   []byte // every value parsed so far, all parts
+
 	b     []byte
 	i     int
 	shape []int64
 	rank  int // depth at which numbers sit, -1 until the first number
-	vals  []float64
+}
+
+// parse reads one value (a number or nested lists of them) and returns its shape.
+func (p *nestedParser) parse(b []byte) ([]int64, error) {
+	p.b, p.i, p.shape, p.rank = b, 0, nil, -1
+	if err := p.value(0); err != nil {
+		return nil, err
+	}
+	p.space()
+	if p.i != len(p.b) {
+		return nil, fmt.Errorf("unexpected %q after the value", p.b[p.i])
+	}
+	if p.rank >= 0 && p.rank != len(p.shape) {
+		return nil, fmt.Errorf("ragged nesting: numbers at depth %d and lists %d deep", p.rank, len(p.shape))
+	}
+	return p.shape, nil
 }
 
 func (p *nestedParser) space() {
@@ -427,32 +534,33 @@ func (p *nestedParser) number(depth int) error {
 		p.i++
 	}
 	tok := p.b[start:p.i]
+	var v float64
 	switch string(tok) {
 	case "true":
-		p.vals = append(p.vals, 1)
-		return nil
+		v = 1
 	case "false":
-		p.vals = append(p.vals, 0)
-		return nil
-	}
-	if len(tok) == 0 {
-		return fmt.Errorf("expected a number or a list at offset %d, got %q", start, p.b[start])
-	}
-	var v float64
-	var err error
-	switch string(tok) {
+		v = 0
 	case "NaN", "Infinity", "-Infinity": // TF Serving's JSON parser accepts these too
-		v, err = strconv.ParseFloat(string(tok), 64)
+		v, _ = strconv.ParseFloat(string(tok), 64)
+	case "":
+		return fmt.Errorf("expected a number or a list at offset %d, got %q", start, p.b[start])
 	default:
 		if !jsonNumber(tok) { // strconv alone would also take .5, +1, 01, 0x1p4, inf
 			return fmt.Errorf("bad number %q", tok)
 		}
+		var err error
 		v, err = strconv.ParseFloat(unsafe.String(&tok[0], len(tok)), 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) { // out of range: +-Inf or 0, as TF Serving
+			return fmt.Errorf("bad number %q", tok)
+		}
 	}
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return fmt.Errorf("bad number %q", tok)
+	if p.budget.elements(p.size) < 1 {
+		return p.budget.exceeded(p.input, "too many numbers")
 	}
-	p.vals = append(p.vals, v)
+	p.budget.take(1, p.size)
+	n := len(p.data)
+	p.data = append(p.data, make([]byte, p.size)...)
+	encodeValue(p.dtype, v, p.data[n:])
 	return nil
 }
 
@@ -497,7 +605,7 @@ func jsonNumber(tok []byte) bool {
 func appendJSON(buf []byte, r rawTensor, vals []float64, row int64) []byte {
 	shape := r.shape
 	if row >= 0 {
-		per := numElements(shape[1:])
+		per, _ := elementCount(shape[1:], math.MaxInt64) // an output TensorFlow made: its size is real
 		vals = vals[row*per : (row+1)*per]
 		shape = shape[1:]
 	}

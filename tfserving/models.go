@@ -33,12 +33,13 @@ type servable struct {
 	batch      *batcher
 	refs       sync.WaitGroup // requests using it; unloading waits for them
 
+	maxImagePixels int64
 	classifierOnce sync.Once
 	classify       *classify.Classifier
 	classifyErr    error
 }
 
-func loadServable(dir string, version int64, opts tfgraph.Options, batch BatchOptions, observe func(rows, requests int)) (*servable, error) {
+func loadServable(dir string, version int64, opts tfgraph.Options, batch BatchOptions, maxImagePixels int64, observe func(rows, requests int)) (*servable, error) {
 	m, err := tfgraph.Load(dir, opts)
 	if err != nil {
 		return nil, err
@@ -52,7 +53,7 @@ func loadServable(dir string, version int64, opts tfgraph.Options, batch BatchOp
 		m.Close()
 		return nil, fmt.Errorf("%s: no %s or serve signature to serve", dir, DefaultSignature)
 	}
-	return &servable{version: version, model: m, signatures: sigs, batch: newBatcher(m.Run, batch, observe)}, nil
+	return &servable{version: version, model: m, signatures: sigs, batch: newBatcher(m.Run, batch, observe), maxImagePixels: maxImagePixels}, nil
 }
 
 // servedSignatures are serving_default and the metadata's "serve" one. A training model
@@ -103,7 +104,9 @@ func (s *servable) imageSignature() string {
 // its request batcher, so photos from concurrent requests share session runs.
 func (s *servable) classifier(logger *log.Logger) (*classify.Classifier, error) {
 	s.classifierOnce.Do(func() {
-		prep, err := preprocess.New(preprocess.OptionsFor(s.model.Meta))
+		opts := preprocess.OptionsFor(s.model.Meta)
+		opts.MaxPixels = s.maxImagePixels
+		prep, err := preprocess.New(opts)
 		if err != nil {
 			s.classifyErr = fmt.Errorf("preprocessor: %w", err)
 			return

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/emotions-dev/emotions/classify"
+	"github.com/emotions-dev/emotions/preprocess"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -27,7 +28,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/v1/models/", s.modelAPI)
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
-	return mux
+	return s.recoverHTTP(mux)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -110,6 +111,12 @@ func (s *Server) modelAPI(w http.ResponseWriter, r *http.Request) {
 			err = &Error{Code: codes.InvalidArgument, HTTP: http.StatusMethodNotAllowed, Msg: "use POST for :" + endpoint}
 			break
 		}
+		release := s.admit.enter() // before the body is read: it is what takes the memory
+		if release == nil {
+			err = s.admit.busy()
+			break
+		}
+		defer release()
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		if endpoint == "predict" {
@@ -173,7 +180,7 @@ func (s *Server) restMetadata(spec ModelSpec) ([]byte, error) {
 }
 
 func (s *Server) restPredict(ctx context.Context, w http.ResponseWriter, r *http.Request, spec ModelSpec) ([]byte, error) {
-	raw, err := s.readBody(w, r)
+	raw, err := s.readBody(r)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +196,7 @@ func (s *Server) restPredict(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	outputs, _, err := s.predict(ctx, spec, req.SignatureName, func(name string, sv *servable) (map[string]rawTensor, *Error) {
 		_, sig, _ := sv.signature(name)
-		return decodeInputs(req, format, name, sig)
+		return decodeInputs(req, format, name, sig, s.cfg.MaxRequestBytes)
 	})
 	if err != nil {
 		return nil, err
@@ -201,7 +208,7 @@ func (s *Server) restPredict(ctx context.Context, w http.ResponseWriter, r *http
 // preprocesses them as `emotions predict` does and answers a list of Prediction objects. A
 // photo that cannot be read gets its own error; the others are still classified.
 func (s *Server) restClassifyImage(ctx context.Context, w http.ResponseWriter, r *http.Request, spec ModelSpec) ([]byte, error) {
-	raw, err := s.readBody(w, r)
+	raw, err := s.readBody(r)
 	if err != nil {
 		return nil, err
 	}
@@ -218,11 +225,33 @@ func (s *Server) restClassifyImage(ctx context.Context, w http.ResponseWriter, r
 	if err != nil {
 		return nil, err
 	}
-	preds, err := c.Images(ctx, images)
+	// The images become one float32 tensor: the same --max-request-bytes bound as :predict's.
+	if maxImages := s.cfg.MaxRequestBytes / int64(4*c.Input.Values()); int64(len(images)) > maxImages {
+		return nil, errorf(codes.InvalidArgument, "%d images in one request: at most %d fit the %d bytes of tensor data a request may hold (--max-request-bytes)",
+			len(images), maxImages, s.cfg.MaxRequestBytes)
+	}
+	results := make([]preprocess.Result, len(images))
+	for i, img := range images {
+		if results[i], err = s.decodeImage(ctx, c.Prep, img); err != nil {
+			return nil, err
+		}
+	}
+	preds, err := c.Results(ctx, results)
 	if err != nil {
 		return nil, err
 	}
 	return json.Marshal(preds)
+}
+
+// decodeImage preprocesses one image once a decoding slot is free (Server.decoding).
+func (s *Server) decodeImage(ctx context.Context, prep *preprocess.Preprocessor, img classify.Image) (preprocess.Result, error) {
+	select {
+	case s.decoding <- struct{}{}:
+		defer func() { <-s.decoding }()
+		return prep.Bytes(img.Name, img.Data), nil
+	case <-ctx.Done():
+		return preprocess.Result{}, contextError(ctx)
+	}
 }
 
 // imagesFromRequest: a JSON body holds {"instances": [{"b64": "...", "file": "name"?}]};

@@ -9,14 +9,17 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
+	"github.com/emotions-dev/emotions/preprocess"
 	"github.com/emotions-dev/emotions/tfgraph"
 )
 
@@ -27,26 +30,49 @@ type Config struct {
 	ModelDir  string // a single model directory, served as version 1
 	// NumVersions is how many of the highest versions are served (TF Serving's
 	// latest{num_versions}); more than 1 lets version labels point at older versions.
-	NumVersions    int
-	VersionLabels  map[string]int64
-	Poll           time.Duration // how often ModelBase is rescanned for new versions
-	Batch          BatchOptions
-	MaxBodyBytes   int64
-	RequestTimeout time.Duration
-	Session        tfgraph.Options
-	Log            *log.Logger // nil: stderr
+	NumVersions   int
+	VersionLabels map[string]int64
+	Poll          time.Duration // how often ModelBase is rescanned for new versions
+	Batch         BatchOptions
+	// MaxRequestBytes bounds one request: its REST body or gRPC message, and the tensor data
+	// it decodes to (a few bytes of protobuf can claim any shape, one JSON digit is 4 bytes
+	// of float32), summed over its inputs.
+	MaxRequestBytes int64
+	// MaxInFlight bounds the requests being read, decoded, queued or run at once, REST and
+	// gRPC together; beyond it a request is refused at once. Memory stays within about
+	// MaxInFlight x 4 x MaxRequestBytes above the model's own (README, "Limits").
+	MaxInFlight int
+	// MaxImagePixels: :classify_image refuses images whose header declares more pixels.
+	MaxImagePixels int64
+	// ReadHeaderTimeout bounds a REST request's headers and a gRPC connection's handshake;
+	// ReadTimeout a whole REST request (headers and body) and a gRPC message's arrival;
+	// IdleTimeout a connection with no request in progress. Slow clients are cut off by them.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+	RequestTimeout    time.Duration // from a request's arrival to its answer
+	Session           tfgraph.Options
+	Log               *log.Logger // nil: stderr
 }
 
 // DefaultConfig has the flag defaults of `emotions serve`.
 func DefaultConfig() Config {
 	return Config{
-		NumVersions:    1,
-		Poll:           time.Second,
-		Batch:          BatchOptions{MaxBatchSize: 64, Timeout: 2 * time.Millisecond, Threads: 2, MaxQueued: 1024},
-		MaxBodyBytes:   64 << 20,
-		RequestTimeout: 30 * time.Second,
+		NumVersions:       1,
+		Poll:              time.Second,
+		Batch:             BatchOptions{MaxBatchSize: 64, Timeout: 2 * time.Millisecond, Threads: 2, MaxQueued: 1024},
+		MaxRequestBytes:   64 << 20,
+		MaxInFlight:       32,
+		MaxImagePixels:    preprocess.DefaultMaxPixels,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		RequestTimeout:    30 * time.Second,
 	}
 }
+
+// maxHeaderBytes bounds a REST request's headers (beyond: 431) and a gRPC request's metadata.
+const maxHeaderBytes = 1 << 20
 
 // Server answers TF Serving's REST and gRPC APIs for one model.
 type Server struct {
@@ -54,6 +80,12 @@ type Server struct {
 	models  *registry
 	metrics *metrics
 	log     *log.Logger
+	admit   *admission
+	// decoding bounds the images being decoded at once: a photo of --max-image-pixels takes
+	// ~10 bytes a pixel while it is decoded, and more decoders than cores add no speed.
+	decoding chan struct{}
+	// testHook, when set, runs at the start of every predict (tests inject panics with it).
+	testHook atomic.Pointer[func()]
 }
 
 // New loads the model's current versions. A model base with no version yet is not an
@@ -72,7 +104,10 @@ func New(cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = log.New(os.Stderr, "serve: ", log.LstdFlags)
 	}
-	s := &Server{cfg: cfg, log: logger}
+	if cfg.MaxRequestBytes <= 0 {
+		return nil, fmt.Errorf("max request bytes %d: must be positive", cfg.MaxRequestBytes)
+	}
+	s := &Server{cfg: cfg, log: logger, admit: newAdmission(cfg.MaxInFlight), decoding: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	s.metrics = newMetrics(func() float64 { return float64(len(s.models.versions())) })
 	s.models = &registry{
 		name:   cfg.ModelName,
@@ -84,7 +119,7 @@ func New(cfg Config) (*Server, error) {
 		loaded: map[int64]*servable{},
 		failed: map[int64]bool{},
 		load: func(dir string, version int64) (*servable, error) {
-			return loadServable(dir, version, cfg.Session, cfg.Batch, s.metrics.observeBatch)
+			return loadServable(dir, version, cfg.Session, cfg.Batch, cfg.MaxImagePixels, s.metrics.observeBatch)
 		},
 	}
 	if err := s.models.sync(); err != nil {
@@ -111,7 +146,15 @@ func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
 	defer stopPoll()
 	go s.models.poll(pollCtx, s.cfg.Poll)
 
-	httpSrv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.log}
+	httpSrv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.writeTimeout(),
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          s.log,
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- httpSrv.Serve(httpLn) }()
 	var grpcSrv *grpc.Server
@@ -169,16 +212,37 @@ func ParseVersionLabels(s string) (map[string]int64, error) {
 	return out, nil
 }
 
-// readBody reads at most --max-body-bytes; a larger body is refused with 413.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, &Error{Code: codes.ResourceExhausted, HTTP: http.StatusRequestEntityTooLarge,
-			Msg: fmt.Sprintf("request body larger than %d bytes (--max-body-bytes)", s.cfg.MaxBodyBytes)}
+// readBody reads a body of at most --max-request-bytes: a larger one is refused with 413,
+// from its Content-Length when it declares one, before anything is read.
+func (s *Server) readBody(r *http.Request) ([]byte, error) {
+	limit := s.cfg.MaxRequestBytes
+	tooLarge := &Error{Code: codes.ResourceExhausted, HTTP: http.StatusRequestEntityTooLarge,
+		Msg: fmt.Sprintf("request body larger than %d bytes (--max-request-bytes)", limit)}
+	if r.ContentLength > limit {
+		return nil, tooLarge
 	}
-	if err != nil {
-		return nil, errorf(codes.InvalidArgument, "read request body: %v", err)
+	// A declared length (checked above) sizes the buffer once; a chunked body grows it.
+	buf := make([]byte, 0, max(r.ContentLength, 0)+512)
+	body := io.LimitReader(r.Body, limit+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, tooLarge
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			return nil, &Error{Code: codes.DeadlineExceeded, HTTP: http.StatusRequestTimeout,
+				Msg: fmt.Sprintf("request body not received within %s (--read-timeout)", s.cfg.ReadTimeout)}
+		}
+		if err != nil {
+			return nil, errorf(codes.InvalidArgument, "read request body: %v", err)
+		}
 	}
-	return body, nil
 }

@@ -34,7 +34,9 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
 	cfg.ModelName = "emo"
 	cfg.Session = tfgraph.Options{Device: "cpu"}
-	cfg.Log = log.New(testWriter{t}, "", 0)
+	if cfg.Log == nil {
+		cfg.Log = log.New(testWriter{t}, "", 0)
+	}
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +142,7 @@ func TestRESTPredictStatusMetadataErrors(t *testing.T) {
 	exportTo(t, model, base, 0)
 	cfg := DefaultConfig()
 	cfg.ModelBase = base
-	cfg.MaxBodyBytes = 4 << 20
+	cfg.MaxRequestBytes = 4 << 20
 	ts := startServer(t, cfg)
 
 	var status struct {
@@ -190,7 +192,7 @@ func TestRESTPredictStatusMetadataErrors(t *testing.T) {
 		t.Fatalf("metadata signatures %v, classes %v", meta.Metadata.SignatureDef.SignatureDef, meta.Metadata.Emotions.Classes)
 	}
 
-	x, n := randomImages(80, 3, 5)
+	x, n := randomImages(80*80*3, 3, 5)
 	want := directPredict(t, model, x, n)
 	rowBody, _ := json.Marshal(map[string]any{"instances": nested(x, n, 80)})
 	var rows struct{ Predictions [][]float32 }
@@ -224,7 +226,7 @@ func TestRESTPredictStatusMetadataErrors(t *testing.T) {
 	code, body = call(t, "POST", ts.url+"/labels/stable:predict", "application/json", rowBody, nil)
 	wantError(t, "unknown label", code, body, 404, `label "stable"`)
 	code, body = call(t, "POST", ts.url+":predict", "application/json", bytes.Repeat([]byte(" "), 5<<20), nil)
-	wantError(t, "oversize body", code, body, 413, "--max-body-bytes")
+	wantError(t, "oversize body", code, body, 413, "--max-request-bytes")
 	code, body = call(t, "GET", ts.url+":predict", "", nil, nil)
 	wantError(t, "GET predict", code, body, 405, "POST")
 
@@ -245,7 +247,7 @@ func TestVersionsLabelsAndHotReload(t *testing.T) {
 	untrained, trained := testutil.TinyModel(t), trainedModel(t)
 	exportTo(t, untrained, base, 1)
 	exportTo(t, trained, base, 2)
-	x, n := randomImages(80, 1, 9)
+	x, n := randomImages(80*80*3, 1, 9)
 	wantUntrained, wantTrained := directPredict(t, untrained, x, n), directPredict(t, trained, x, n)
 	body, _ := json.Marshal(map[string]any{"instances": nested(x, n, 80)})
 	predict := func(ts *testServer, path string) ([]float32, int, string) {
@@ -310,7 +312,7 @@ func TestConcurrentRequestsAreBatched(t *testing.T) {
 	ts := startServer(t, cfg)
 
 	const clients = 24
-	x, _ := randomImages(80, clients*2, 3)
+	x, _ := randomImages(80*80*3, clients*2, 3)
 	want := directPredict(t, model, x, clients*2)
 	per := 80 * 80 * 3
 	var wg sync.WaitGroup
@@ -415,7 +417,7 @@ func TestGRPCWithOfficialClient(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.ModelBase = base
 	ts := startServer(t, cfg)
-	x, n := randomImages(80, 2, 11)
+	x, n := randomImages(80*80*3, 2, 11)
 	want := directPredict(t, model, x, n)
 	raw := filepath.Join(t.TempDir(), "x.f32")
 	if err := os.WriteFile(raw, float32Bytes(x), 0o644); err != nil {
@@ -464,7 +466,7 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln, nil) }()
-	x, n := randomImages(80, 1, 2)
+	x, n := randomImages(80*80*3, 1, 2)
 	body, _ := json.Marshal(map[string]any{"instances": nested(x, n, 80)})
 	answered := make(chan int, 1)
 	go func() {

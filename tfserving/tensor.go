@@ -30,14 +30,6 @@ var elementSize = map[tf.DataType]int{
 	tf.Int16: 2, tf.Uint16: 2, tf.Bool: 1, tf.Half: 2, tf.Bfloat16: 2,
 }
 
-func numElements(shape []int64) int64 {
-	n := int64(1)
-	for _, d := range shape {
-		n *= d
-	}
-	return n
-}
-
 func (r rawTensor) tensor() (*tf.Tensor, error) {
 	return tf.ReadTensor(r.dtype, r.shape, bytes.NewReader(r.data))
 }
@@ -126,54 +118,52 @@ func (r rawTensor) values() ([]float64, error) {
 	return out, nil
 }
 
-// encodeValues is the inverse of values for dtype dt.
-func encodeValues(dt tf.DataType, vals []float64) ([]byte, error) {
-	size, ok := elementSize[dt]
-	if !ok || dt == tf.Half || dt == tf.Bfloat16 {
-		return nil, fmt.Errorf("inputs of dtype %s are not supported", dtypeName(dt))
-	}
-	out := make([]byte, len(vals)*size)
+// encodeValue writes v as one element of dtype dt into b (at least elementSize[dt] long);
+// the inverse of values for every dtype a request may carry as numbers.
+func encodeValue(dt tf.DataType, v float64, b []byte) {
 	le := binary.LittleEndian
-	for i, v := range vals {
-		b := out[i*size:]
-		switch dt {
-		case tf.Float:
-			le.PutUint32(b, math.Float32bits(float32(v)))
-		case tf.Double:
-			le.PutUint64(b, math.Float64bits(v))
-		case tf.Int32:
-			le.PutUint32(b, uint32(int32(v)))
-		case tf.Int64:
-			le.PutUint64(b, uint64(int64(v)))
-		case tf.Int16, tf.Uint16:
-			le.PutUint16(b, uint16(int64(v)))
-		case tf.Int8, tf.Uint8:
-			b[0] = byte(int64(v))
-		case tf.Bool:
-			if v != 0 {
-				b[0] = 1
-			}
+	switch dt {
+	case tf.Float:
+		le.PutUint32(b, math.Float32bits(float32(v)))
+	case tf.Double:
+		le.PutUint64(b, math.Float64bits(v))
+	case tf.Int32:
+		le.PutUint32(b, uint32(int32(v)))
+	case tf.Int64:
+		le.PutUint64(b, uint64(int64(v)))
+	case tf.Int16, tf.Uint16:
+		le.PutUint16(b, uint16(int64(v)))
+	case tf.Int8, tf.Uint8:
+		b[0] = byte(int64(v))
+	case tf.Bool:
+		b[0] = 0
+		if v != 0 {
+			b[0] = 1
 		}
 	}
-	return out, nil
 }
 
-// checkShape compares a request tensor with the signature's TensorInfo; the message names
-// the input and both shapes, since this is the mistake clients make most.
-func checkShape(sig, input string, info tf.TensorInfo, t rawTensor) *Error {
-	if t.dtype != info.DType {
-		return errorf(codes.InvalidArgument, "signature %s input %s: got dtype %s, want %s", sig, input, dtypeName(t.dtype), dtypeName(info.DType))
+// checkDType and checkDims compare a request tensor with the signature's TensorInfo; the
+// messages name the input and both sides, since this is the mistake clients make most.
+func checkDType(sig, input string, info tf.TensorInfo, dt tf.DataType) *Error {
+	if dt != info.DType {
+		return errorf(codes.InvalidArgument, "signature %s input %s: got dtype %s, want %s", sig, input, dtypeName(dt), dtypeName(info.DType))
 	}
+	return nil
+}
+
+// checkDims accepts any size where the signature has -1 (the batch dimension, usually).
+func checkDims(sig, input string, info tf.TensorInfo, shape []int64) *Error {
 	want, err := info.Shape.ToSlice()
-	if err != nil { // unknown rank
+	if err != nil { // unknown rank: the element budget still bounds the tensor
 		return nil
 	}
-	ok := len(want) == len(t.shape)
+	ok := len(want) == len(shape)
 	for i := 0; ok && i < len(want); i++ {
-		ok = want[i] < 0 || want[i] == t.shape[i]
+		ok = want[i] < 0 || want[i] == shape[i]
 	}
 	if !ok {
-		return errorf(codes.InvalidArgument, "signature %s input %s: got shape %s, want %s", sig, input, shapeString(t.shape), shapeString(want))
+		return errorf(codes.InvalidArgument, "signature %s input %s: got shape %s, want %s", sig, input, shapeString(shape), shapeString(want))
 	}
 	return nil
 }
@@ -194,22 +184,60 @@ func dtypeName(dt tf.DataType) string {
 	return strings.ToLower(strings.TrimPrefix(typespb.DataType(dt).String(), "DT_"))
 }
 
+// maxRank bounds the dimensions a request tensor may claim (TensorFlow's own limit).
+const maxRank = 254
+
+// decodeProtoInputs converts a gRPC request's tensors for signature sigName, each checked
+// against the signature and all within maxBytes of tensor data before any is allocated.
+func decodeProtoInputs(sigName string, sig tf.Signature, in map[string]*tensorpb.TensorProto, maxBytes int64) (map[string]rawTensor, *Error) {
+	budget := newTensorBudget(maxBytes)
+	out := make(map[string]rawTensor, len(in))
+	for _, name := range sortedKeys(in) { // sorted: the same request always gets the same message
+		info, ok := sig.Inputs[name]
+		if !ok {
+			return nil, errorf(codes.InvalidArgument, "signature %s has no input %q (inputs: %v)", sigName, name, sortedKeys(sig.Inputs))
+		}
+		t, err := fromProto(sigName, name, info, in[name], budget)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = t
+	}
+	return out, checkInputs(sigName, sig, out)
+}
+
 // fromProto converts a request TensorProto (tensor_content, as tf.make_tensor_proto writes
 // it, or the typed *_val fields, where one value fills the whole shape) to a rawTensor.
-func fromProto(name string, p *tensorpb.TensorProto) (rawTensor, *Error) {
+// The claimed dtype and shape are held against the signature and the budget first: a few
+// bytes can claim any shape, and only what passes is allocated.
+func fromProto(sigName, name string, info tf.TensorInfo, p *tensorpb.TensorProto, budget *tensorBudget) (rawTensor, *Error) {
 	dt := tf.DataType(p.GetDtype())
 	size, ok := elementSize[dt]
 	if !ok {
 		return rawTensor{}, errorf(codes.InvalidArgument, "input %s: dtype %s is not supported", name, dtypeName(dt))
 	}
-	var shape []int64
-	for _, d := range p.GetTensorShape().GetDim() {
-		if d.GetSize() < 0 {
-			return rawTensor{}, errorf(codes.InvalidArgument, "input %s: negative dimension in shape", name)
-		}
-		shape = append(shape, d.GetSize())
+	if err := checkDType(sigName, name, info, dt); err != nil {
+		return rawTensor{}, err
 	}
-	n := numElements(shape)
+	dims := p.GetTensorShape().GetDim()
+	if p.GetTensorShape().GetUnknownRank() || len(dims) > maxRank {
+		return rawTensor{}, errorf(codes.InvalidArgument, "input %s: a request tensor needs a known shape of at most %d dimensions", name, maxRank)
+	}
+	shape := make([]int64, len(dims))
+	for i, d := range dims {
+		if d.GetSize() < 0 {
+			return rawTensor{}, errorf(codes.InvalidArgument, "input %s: negative dimension %d in shape", name, d.GetSize())
+		}
+		shape[i] = d.GetSize()
+	}
+	if err := checkDims(sigName, name, info, shape); err != nil {
+		return rawTensor{}, err
+	}
+	n, ok := elementCount(shape, budget.elements(size))
+	if !ok {
+		return rawTensor{}, budget.exceeded(name, fmt.Sprintf("shape %s of %s", shapeString(shape), dtypeName(dt)))
+	}
+	budget.take(n, size)
 	if content := p.GetTensorContent(); len(content) > 0 {
 		if int64(len(content)) != n*int64(size) {
 			return rawTensor{}, errorf(codes.InvalidArgument, "input %s: tensor_content has %d bytes, shape %s of %s needs %d",
@@ -217,48 +245,56 @@ func fromProto(name string, p *tensorpb.TensorProto) (rawTensor, *Error) {
 		}
 		return rawTensor{dtype: dt, shape: shape, data: content}, nil
 	}
-	vals := typedValues(dt, p)
-	switch {
-	case int64(len(vals)) == n:
-	case len(vals) == 1:
-		fill := make([]float64, n)
-		for i := range fill {
-			fill[i] = vals[0]
-		}
-		vals = fill
-	default:
-		return rawTensor{}, errorf(codes.InvalidArgument, "input %s: %d values for shape %s (%d elements)", name, len(vals), shapeString(shape), n)
-	}
-	data, err := encodeValues(dt, vals)
+	data, err := typedContent(dt, p, n)
 	if err != nil {
-		return rawTensor{}, errorf(codes.InvalidArgument, "input %s: %v", name, err)
+		return rawTensor{}, errorf(codes.InvalidArgument, "input %s: %v for shape %s (%d elements)", name, err, shapeString(shape), n)
 	}
 	return rawTensor{dtype: dt, shape: shape, data: data}, nil
 }
 
-func typedValues(dt tf.DataType, p *tensorpb.TensorProto) []float64 {
-	var out []float64
+// typedContent encodes the typed *_val field that carries dt: n values, or one that fills
+// all n elements.
+func typedContent(dt tf.DataType, p *tensorpb.TensorProto, n int64) ([]byte, error) {
+	le := binary.LittleEndian
 	switch dt {
 	case tf.Float:
-		for _, v := range p.GetFloatVal() {
-			out = append(out, float64(v))
-		}
+		return encodeTyped(p.GetFloatVal(), n, 4, func(b []byte, v float32) { le.PutUint32(b, math.Float32bits(v)) })
 	case tf.Double:
-		out = p.GetDoubleVal()
+		return encodeTyped(p.GetDoubleVal(), n, 8, func(b []byte, v float64) { le.PutUint64(b, math.Float64bits(v)) })
 	case tf.Int64:
-		for _, v := range p.GetInt64Val() {
-			out = append(out, float64(v))
-		}
+		return encodeTyped(p.GetInt64Val(), n, 8, func(b []byte, v int64) { le.PutUint64(b, uint64(v)) })
 	case tf.Bool:
-		for _, v := range p.GetBoolVal() {
-			out = append(out, map[bool]float64{false: 0, true: 1}[v])
-		}
-	default: // int32, int16, int8, uint8, uint16 travel in int_val
-		for _, v := range p.GetIntVal() {
-			out = append(out, float64(v))
-		}
+		return encodeTyped(p.GetBoolVal(), n, 1, func(b []byte, v bool) {
+			if v {
+				b[0] = 1
+			}
+		})
+	case tf.Int32:
+		return encodeTyped(p.GetIntVal(), n, 4, func(b []byte, v int32) { le.PutUint32(b, uint32(v)) })
+	case tf.Int16, tf.Uint16: // int_val carries them, as TensorFlow's tensor_util writes
+		return encodeTyped(p.GetIntVal(), n, 2, func(b []byte, v int32) { le.PutUint16(b, uint16(v)) })
+	case tf.Int8, tf.Uint8:
+		return encodeTyped(p.GetIntVal(), n, 1, func(b []byte, v int32) { b[0] = byte(v) })
+	case tf.Half, tf.Bfloat16: // half_val holds their bit patterns
+		return encodeTyped(p.GetHalfVal(), n, 2, func(b []byte, v int32) { le.PutUint16(b, uint16(v)) })
 	}
-	return out
+	return nil, fmt.Errorf("dtype %s is not supported", dtypeName(dt))
+}
+
+// encodeTyped checks the number of values before allocating n elements of size bytes.
+func encodeTyped[T any](vals []T, n int64, size int, put func([]byte, T)) ([]byte, error) {
+	if int64(len(vals)) != n && len(vals) != 1 {
+		return nil, fmt.Errorf("%d values", len(vals))
+	}
+	out := make([]byte, n*int64(size))
+	for i := int64(0); i < n; i++ {
+		v := vals[0]
+		if len(vals) > 1 {
+			v = vals[i]
+		}
+		put(out[i*int64(size):], v)
+	}
+	return out, nil
 }
 
 func (r rawTensor) proto() *tensorpb.TensorProto {

@@ -58,15 +58,15 @@ func ReadSoftTargets(path string, classes []string) (*SoftTargets, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := r.FieldPos(0)
-		if err != nil {
+		if err != nil { // a *csv.ParseError names the line; FieldPos would panic here
 			return nil, fmt.Errorf("soft targets %s: %w", path, err)
 		}
+		line, _ := r.FieldPos(0)
 		key := filepath.Clean(strings.TrimSpace(rec[0]))
 		if _, dup := t.byFile[key]; dup {
 			return nil, fmt.Errorf("soft targets %s:%d: %s listed twice", path, line, rec[0])
 		}
-		p := make([]float32, len(classes))
+		weights := make([]float64, len(classes)) // normalised in float64: 1e-320 is 0 in float32
 		var sum float64
 		for i, col := range column {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rec[col]), 64)
@@ -74,14 +74,18 @@ func ReadSoftTargets(path string, classes []string) (*SoftTargets, error) {
 				return nil, fmt.Errorf("soft targets %s:%d: %s: %s = %q: want a finite number >= 0",
 					path, line, rec[0], classes[i], rec[col])
 			}
-			p[i] = float32(v)
+			weights[i] = v
 			sum += v
 		}
 		if sum <= 0 {
 			return nil, fmt.Errorf("soft targets %s:%d: %s: all weights are 0", path, line, rec[0])
 		}
-		for i := range p {
-			p[i] = float32(float64(p[i]) / sum)
+		if math.IsInf(sum, 0) { // each weight finite, their sum not: normalising would give 0s
+			return nil, fmt.Errorf("soft targets %s:%d: %s: weights too large to add up", path, line, rec[0])
+		}
+		p := make([]float32, len(classes))
+		for i, w := range weights {
+			p[i] = float32(w / sum)
 		}
 		t.byFile[key] = p
 	}

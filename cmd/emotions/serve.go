@@ -69,12 +69,21 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "batch-timeout", Value: d.Batch.Timeout, EnvVars: []string{"EMOTIONS_BATCH_TIMEOUT"}, Usage: "how long a request waits for others to batch with (0: no waiting)"},
 			&cli.IntFlag{Name: "batch-threads", Value: d.Batch.Threads, EnvVars: []string{"EMOTIONS_BATCH_THREADS"}, Usage: "session runs in flight at once"},
 			&cli.IntFlag{Name: "max-queued", Value: d.Batch.MaxQueued, EnvVars: []string{"EMOTIONS_MAX_QUEUED"}, Usage: "requests waiting for a batch at most; beyond: 429 / RESOURCE_EXHAUSTED"},
-			&cli.Int64Flag{Name: "max-body-bytes", Value: d.MaxBodyBytes, EnvVars: []string{"EMOTIONS_MAX_BODY_BYTES"}, Usage: "largest request body (REST) or message (gRPC); beyond: 413"},
+			&cli.Int64Flag{Name: "max-request-bytes", Aliases: []string{"max-body-bytes"}, Value: d.MaxRequestBytes, EnvVars: []string{"EMOTIONS_MAX_REQUEST_BYTES", "EMOTIONS_MAX_BODY_BYTES"},
+				Usage: "largest request body (REST) or message (gRPC), beyond: 413 / RESOURCE_EXHAUSTED; also the most tensor data a request may decode to, beyond: 400 / INVALID_ARGUMENT"},
+			&cli.IntFlag{Name: "max-in-flight", Value: d.MaxInFlight, EnvVars: []string{"EMOTIONS_MAX_IN_FLIGHT"}, Usage: "requests being read, decoded, queued or run at once (REST and gRPC); beyond: 429 / RESOURCE_EXHAUSTED"},
+			&cli.Int64Flag{Name: "max-image-pixels", Value: d.MaxImagePixels, EnvVars: []string{"EMOTIONS_MAX_IMAGE_PIXELS"}, Usage: ":classify_image refuses images declaring more pixels (a per-image error)"},
+			&cli.DurationFlag{Name: "read-header-timeout", Value: d.ReadHeaderTimeout, EnvVars: []string{"EMOTIONS_READ_HEADER_TIMEOUT"}, Usage: "time for a REST request's headers or a gRPC connection's handshake; beyond: connection closed"},
+			&cli.DurationFlag{Name: "read-timeout", Value: d.ReadTimeout, EnvVars: []string{"EMOTIONS_READ_TIMEOUT"}, Usage: "time for a whole REST request (beyond: 408) or a gRPC message to arrive"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: d.IdleTimeout, EnvVars: []string{"EMOTIONS_IDLE_TIMEOUT"}, Usage: "keep-alive connections with no request are closed after it"},
 			&cli.DurationFlag{Name: "request-timeout", Value: d.RequestTimeout, EnvVars: []string{"EMOTIONS_REQUEST_TIMEOUT"}, Usage: "per-request deadline; beyond: 504 / DEADLINE_EXCEEDED"},
 		},
 		Action: func(c *cli.Context) error {
 			if (c.String("model-base") == "") == (c.String("model") == "") {
 				return usageError("give one of --model-base BASE (versions) or --model DIR")
+			}
+			if c.Int64("max-request-bytes") <= 0 || c.Int("max-in-flight") < 1 {
+				return usageError("--max-request-bytes and --max-in-flight must be positive")
 			}
 			labels, err := tfserving.ParseVersionLabels(c.String("version-labels"))
 			if err != nil {
@@ -91,7 +100,12 @@ func serveCommand() *cli.Command {
 			cfg.Poll = c.Duration("poll")
 			cfg.Batch = tfserving.BatchOptions{MaxBatchSize: c.Int("max-batch-size"), Timeout: c.Duration("batch-timeout"),
 				Threads: c.Int("batch-threads"), MaxQueued: c.Int("max-queued")}
-			cfg.MaxBodyBytes = c.Int64("max-body-bytes")
+			cfg.MaxRequestBytes = c.Int64("max-request-bytes")
+			cfg.MaxInFlight = c.Int("max-in-flight")
+			cfg.MaxImagePixels = c.Int64("max-image-pixels")
+			cfg.ReadHeaderTimeout = c.Duration("read-header-timeout")
+			cfg.ReadTimeout = c.Duration("read-timeout")
+			cfg.IdleTimeout = c.Duration("idle-timeout")
 			cfg.RequestTimeout = c.Duration("request-timeout")
 			cfg.Session = sessionOptions(c)
 
