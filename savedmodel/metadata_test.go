@@ -121,4 +121,3 @@ func TestNormalizationApply(t *testing.T) {
 		t.Fatalf("caffe: %v", out)
 	}
 }
-
