@@ -21,6 +21,11 @@ targets=(
   "./tfserving FuzzPredictBody"       # whole :predict bodies (parsePredictBody, decodeInputs)
   "./tfserving FuzzClassifyImageBody" # :classify_image bodies: raw, or JSON with base64
   "./preprocess FuzzPreprocessBytes"  # image decoding, from bytes to crop
+  "./preprocess FuzzBMPDecoder"       # the project's own BMP decoder (RLE, bitfields, OS/2)
+  "./preprocess FuzzTIFFDecoder"      # TIFF (strips, tiles, planar, JPEG-in-TIFF, CCITT)
+  "./preprocess FuzzGIFDecoder"       # GIF first frames
+  "./preprocess FuzzJPEGDecoder"      # JPEG, with the libjpeg-style chroma upsampling
+  "./preprocess FuzzWebPDecoder"      # WebP, incl. the first frame of an animation
   "./train FuzzReadSoftTargets"       # train --soft-targets CSV files
 )
 
