@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -457,4 +462,147 @@ func TestTrainBracesDirAndTest(t *testing.T) {
 	}
 	mustFail(t, "--backup-every", "train", "--data", data, "--model", model, "--out", filepath.Join(t.TempDir(), "r"), "--backup-every", "soon")
 	mustFail(t, "--test", "train", "--data", data, "--model", model, "--out", filepath.Join(t.TempDir(), "r"), "--test", "/nonexistent")
+}
+
+// Your own model, whatever its input: a FER2013-style Keras model (48x48 grayscale in, logits
+// out), built in Keras by the test, is wrapped, trained from Go, evaluated, used by predict,
+// exported and served; Go's predictions equal Keras' on the same tensors within 1e-5, and the
+// server answers the same probabilities.
+func TestGrayscaleLogitsModelEndToEnd(t *testing.T) {
+	script := filepath.Join(testutil.RepoRoot(t), "cmd", "emotions", "testdata", "fer_logits.py")
+	work := t.TempDir()
+	keras := filepath.Join(work, "fer.keras")
+	testutil.RunPython(t, script, "build", keras)
+	model, run := filepath.Join(work, "model"), filepath.Join(work, "run")
+	if _, stderr, code := emotions(t, "new-model", "--from", keras, "--classes", "angry,happy,normal,sad", "--out", model, "--no-cache"); code != 0 {
+		t.Fatalf("new-model --from exited %d:\n%s", code, stderr)
+	}
+	info, _, _ := emotions(t, "info", "--json", model)
+	var meta struct {
+		H      int    `json:"input_height"`
+		W      int    `json:"input_width"`
+		C      int    `json:"channels"`
+		Output string `json:"output"`
+	}
+	if json.Unmarshal([]byte(info), &meta) != nil || meta.H != 48 || meta.W != 48 || meta.C != 1 || meta.Output != "logits" {
+		t.Fatalf("info of the wrapped model: %s", info)
+	}
+	data := makeFaces(t, []string{"angry", "happy", "normal", "sad"}, 4)
+	if _, stderr, code := emotions(t, "train", "--data", data, "--model", model, "--out", run, "--epochs", "2",
+		"--batch-size", "8", "--cache", "", "--augment", "--test", filepath.Join(data, "valid")); code != 0 {
+		t.Fatalf("train exited %d:\n%s", code, stderr)
+	}
+	evalOut, stderr, code := emotions(t, "evaluate", "--model", run, "--data", filepath.Join(data, "valid"), "--json", "--cache", "")
+	var report struct {
+		N    int     `json:"n"`
+		Loss float64 `json:"loss"`
+	}
+	if code != 0 || json.Unmarshal([]byte(evalOut), &report) != nil || report.N != 16 || !(report.Loss > 0) {
+		t.Fatalf("evaluate exited %d: %s\n%s", code, evalOut, stderr)
+	}
+
+	// Keras, given the weights Go trained, on exactly the tensors emotions feeds.
+	npz := filepath.Join(work, "valid.npz")
+	if _, stderr, code := emotions(t, "preprocess", "--model", run, "--data", filepath.Join(data, "valid"), "--out", npz, "--cache", ""); code != 0 {
+		t.Fatalf("preprocess exited %d:\n%s", code, stderr)
+	}
+	kerasOut := filepath.Join(work, "keras.json")
+	testutil.RunPython(t, script, "keras", keras, filepath.Join(run, "best"), npz, kerasOut)
+	var k struct {
+		Probabilities [][]float64 `json:"probabilities"`
+		Files         []string    `json:"files"`
+	}
+	if b, err := os.ReadFile(kerasOut); err != nil || json.Unmarshal(b, &k) != nil || len(k.Files) != 16 {
+		t.Fatalf("Keras' predictions: %v", err)
+	}
+	predOut, stderr, code := emotions(t, append([]string{"predict", "--model", run, "--json"}, k.Files...)...)
+	var preds []struct {
+		File          string             `json:"file"`
+		Probabilities map[string]float64 `json:"probabilities"`
+	}
+	if code != 0 || json.Unmarshal([]byte(predOut), &preds) != nil || len(preds) != len(k.Files) {
+		t.Fatalf("predict exited %d: %s\n%s", code, predOut, stderr)
+	}
+	classes := []string{"angry", "happy", "normal", "sad"}
+	worst := 0.0
+	for i, p := range preds {
+		for j, c := range classes {
+			worst = math.Max(worst, math.Abs(p.Probabilities[c]-k.Probabilities[i][j]))
+		}
+	}
+	if worst > 1e-5 {
+		t.Fatalf("Go's predictions differ from Keras' by %g", worst)
+	}
+
+	// Exported for TF Serving and served: :classify_image answers the same probabilities.
+	base := filepath.Join(work, "serving")
+	if _, stderr, code := emotions(t, "export", "--model", run, "--out", base); code != 0 {
+		t.Fatalf("export exited %d:\n%s", code, stderr)
+	}
+	port := freePort(t)
+	srv := exec.Command(binary, "serve", "--model-base", base, "--model-name", "fer", "--port", fmt.Sprint(port), "--grpc-port", "-1")
+	srv.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1/models/fer:classify_image", port)
+	photo, err := os.ReadFile(k.Files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served []struct {
+		Probabilities map[string]float64 `json:"probabilities"`
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Post(url, "image/jpeg", bytes.NewReader(photo))
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && json.Unmarshal(body, &served) == nil && len(served) == 1 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not answer :classify_image within a minute (%v)", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for j, c := range classes {
+		if d := math.Abs(served[0].Probabilities[c] - k.Probabilities[0][j]); d > 1e-5 {
+			t.Fatalf("the server's %s probability differs from Keras' by %g", c, d)
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// A non-square model (96 high, 64 wide) with its own three classes trains and predicts: crops
+// keep the model's aspect ratio around the face.
+func TestNonSquareModelTrainsAndPredicts(t *testing.T) {
+	script := filepath.Join(testutil.RepoRoot(t), "cmd", "emotions", "testdata", "fer_logits.py")
+	work := t.TempDir()
+	keras := filepath.Join(work, "wide.keras")
+	testutil.RunPython(t, script, "build-wide", keras)
+	model, run := filepath.Join(work, "model"), filepath.Join(work, "run")
+	if _, stderr, code := emotions(t, "new-model", "--from", keras, "--classes", "calm,excited,tired", "--out", model, "--no-cache"); code != 0 {
+		t.Fatalf("new-model exited %d:\n%s", code, stderr)
+	}
+	data := makeFaces(t, []string{"calm", "excited", "tired"}, 3)
+	if _, stderr, code := emotions(t, "train", "--data", data, "--model", model, "--out", run, "--epochs", "1", "--batch-size", "3", "--cache", ""); code != 0 {
+		t.Fatalf("train exited %d:\n%s", code, stderr)
+	}
+	out, stderr, code := emotions(t, "predict", "--model", run, filepath.Join(data, "valid", "calm"))
+	if code != 0 || strings.Count(out, ": ") != 3 || !strings.Contains(out, "[calm ") {
+		t.Fatalf("predict exited %d:\n%s\n%s", code, out, stderr)
+	}
 }
