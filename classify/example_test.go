@@ -16,15 +16,7 @@ import (
 // exampleModel is a model made by `emotions new-model --backbone tiny`.
 var exampleModel string
 
-func TestMain(m *testing.M) {
-	dir, err := testutil.TinyModelForExamples()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "export the examples' model:", err)
-		os.Exit(1)
-	}
-	exampleModel = dir
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { os.Exit(testutil.RunWithTinyModel(m, &exampleModel)) }
 
 // Photos to labels, as `emotions predict` does: each file decoded, its face found, cropped
 // and normalised as the model's emotions.json says, then classified in batches. A file that

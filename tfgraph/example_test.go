@@ -12,15 +12,7 @@ import (
 // exampleModel is a model made by `emotions new-model --backbone tiny`.
 var exampleModel string
 
-func TestMain(m *testing.M) {
-	dir, err := testutil.TinyModelForExamples()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "export the examples' model:", err)
-		os.Exit(1)
-	}
-	exampleModel = dir
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { os.Exit(testutil.RunWithTinyModel(m, &exampleModel)) }
 
 // Predict runs the serve signature on a tensor the caller made: n images of the model's input
 // shape, normalised as its emotions.json says (preprocess.Input.Normalize does it for crops).

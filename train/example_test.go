@@ -16,15 +16,7 @@ import (
 // exampleModel is a model made by `emotions new-model --backbone tiny` (80x80 RGB, 4 classes).
 var exampleModel string
 
-func TestMain(m *testing.M) {
-	dir, err := testutil.TinyModelForExamples()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "export the examples' model:", err)
-		os.Exit(1)
-	}
-	exampleModel = dir
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { os.Exit(testutil.RunWithTinyModel(m, &exampleModel)) }
 
 // memorySource is a Source over batches the program made itself: here random images with
 // random labels, one fixed set of batches repeated every epoch.

@@ -66,36 +66,27 @@ func WithCallbacks(cbs ...Callback) Option {
 
 // WithEarlyStopping adds Keras' EarlyStopping.
 func WithEarlyStopping(cfg EarlyStoppingConfig) Option {
-	return func(o *fitOptions) error {
-		e, err := NewEarlyStopping(cfg)
-		if err != nil {
-			return err
-		}
-		o.callbacks = append(o.callbacks, e)
-		return nil
-	}
+	return withNew(NewEarlyStopping, cfg)
 }
 
 // WithModelCheckpoint adds Keras' ModelCheckpoint (a complete SavedModel at cfg.Filepath).
 func WithModelCheckpoint(cfg ModelCheckpointConfig) Option {
-	return func(o *fitOptions) error {
-		c, err := NewModelCheckpoint(cfg)
-		if err != nil {
-			return err
-		}
-		o.callbacks = append(o.callbacks, c)
-		return nil
-	}
+	return withNew(NewModelCheckpoint, cfg)
 }
 
 // WithReduceLROnPlateau adds Keras' ReduceLROnPlateau.
 func WithReduceLROnPlateau(cfg ReduceLROnPlateauConfig) Option {
+	return withNew(NewReduceLROnPlateau, cfg)
+}
+
+// withNew adds the callback newCallback makes of cfg, or fails with its error.
+func withNew[Cfg any, C Callback](newCallback func(Cfg) (C, error), cfg Cfg) Option {
 	return func(o *fitOptions) error {
-		r, err := NewReduceLROnPlateau(cfg)
+		c, err := newCallback(cfg)
 		if err != nil {
 			return err
 		}
-		o.callbacks = append(o.callbacks, r)
+		o.callbacks = append(o.callbacks, c)
 		return nil
 	}
 }

@@ -139,8 +139,14 @@ func TinyModel(t testing.TB) string {
 	return ExportModel(t, tinyArgs...)
 }
 
-// TinyModelForExamples is TinyModel for a TestMain, where Example functions find their model
-// (examples have no testing.TB to fail).
-func TinyModelForExamples() (string, error) {
-	return exportModel(tinyArgs...)
+// RunWithTinyModel is a package's TestMain for its Example functions, which have no
+// testing.TB to fail with: it exports the tiny model, stores its directory in *dir, and runs
+// the tests (the exit code for os.Exit).
+func RunWithTinyModel(m *testing.M, dir *string) int {
+	var err error
+	if *dir, err = exportModel(tinyArgs...); err != nil {
+		fmt.Fprintln(os.Stderr, "export the examples' model:", err)
+		return 1
+	}
+	return m.Run()
 }
