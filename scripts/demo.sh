@@ -17,8 +17,8 @@ if [ ! -f "$MODEL/saved_model.pb" ]; then
   "$EMO" new-model --backbone "$BACKBONE" --seed 0 --out "$MODEL"
 fi
 rm -rf "$RUN"
-"$EMO" train --data "$DATA" --model "$MODEL" --out "$RUN" ${DEMO_TRAIN_FLAGS:-}
-"$EMO" evaluate --model "$RUN" --data "$DATA/test" --confusion "$RUN/confusion.png" | tee "$RUN/test.txt"
+# --test: the best model is evaluated on the test split at the end, in the training process.
+"$EMO" train --data "$DATA" --model "$MODEL" --out "$RUN" --test "$DATA/test" ${DEMO_TRAIN_FLAGS:-} | tee "$RUN.txt"
 echo
-echo "test split: $(head -1 "$RUN/test.txt")"
+echo "test split: $(grep -m1 '^accuracy' "$RUN.txt")"
 echo "plots: $RUN/loss.png $RUN/accuracy.png $RUN/confusion.png; best model: $RUN/best"

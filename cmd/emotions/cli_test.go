@@ -457,6 +457,11 @@ func TestTrainBracesDirAndTest(t *testing.T) {
 	if s.EpochsRun != 2 || s.Best != filepath.Join(out, "best") || s.Test == nil || s.Test.N != 12 || s.Timing.TestS <= 0 || s.Timing.TrainStepS <= 0 {
 		t.Fatalf("summary: %+v", s)
 	}
+	for _, f := range []string{"loss.png", "accuracy.png", "confusion.png"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("run lacks %s", f)
+		}
+	}
 	if _, stderr, code := emotions(t, "train", "--resume", out, "--epochs", "3", "--cache", ""); code != 0 {
 		t.Fatalf("resume of %s exited %d:\n%s", out, code, stderr)
 	}

@@ -152,7 +152,7 @@ func runTrain(c *cli.Context) error {
 	}
 	summary.Timing.LoadModelS, summary.Timing.PreprocessS = loadModel.Seconds(), preprocessing.Seconds()
 	if spec.test != "" {
-		if summary.Test, err = testBest(c, model, cl, summary, spec.test); err != nil {
+		if summary.Test, err = testBest(c, model, cl, summary, spec.test, filepath.Join(spec.out, confusionFile)); err != nil {
 			return err
 		}
 	}
@@ -172,8 +172,8 @@ func runTrain(c *cli.Context) error {
 	}
 	fmt.Printf("\nbest model: %s\nplots: %s, %s\n", summary.Best, filepath.Join(spec.out, plots.LossFile), filepath.Join(spec.out, plots.AccuracyFile))
 	if summary.Test != nil {
-		fmt.Printf("test: accuracy %.4f (95%% CI %.4f-%.4f) on %d images (%s)\n", summary.Test.Accuracy,
-			summary.Test.AccuracyCI95[0], summary.Test.AccuracyCI95[1], summary.Test.N, spec.test)
+		fmt.Printf("test: accuracy %.4f (95%% CI %.4f-%.4f) on %d images (%s); confusion matrix: %s\n", summary.Test.Accuracy,
+			summary.Test.AccuracyCI95[0], summary.Test.AccuracyCI95[1], summary.Test.N, spec.test, filepath.Join(spec.out, confusionFile))
 	}
 	return nil
 }
@@ -207,9 +207,9 @@ func loadTrainingData(c *cli.Context, cl *classify.Classifier, spec trainPaths, 
 
 // testBest evaluates the run's best model on dir in this process: best/'s variables are
 // restored into the session the run trained (no second model load), then the test folders
-// are preprocessed and scored as `emotions evaluate` does. The report is printed unless
-// --json asks for summary.json alone.
-func testBest(c *cli.Context, model *tfgraph.Model, cl *classify.Classifier, s *train.Summary, dir string) (*classify.Report, error) {
+// are preprocessed and scored as `emotions evaluate` does, and the confusion matrix is drawn.
+// The report is printed unless --json asks for summary.json alone.
+func testBest(c *cli.Context, model *tfgraph.Model, cl *classify.Classifier, s *train.Summary, dir, confusion string) (*classify.Report, error) {
 	start := time.Now()
 	defer func() { s.Timing.TestS = time.Since(start).Seconds() }()
 	if s.Best == "" {
@@ -222,6 +222,9 @@ func testBest(c *cli.Context, model *tfgraph.Model, cl *classify.Classifier, s *
 	if err != nil {
 		return nil, fmt.Errorf("--test: %w", err)
 	}
+	if err := plots.PlotConfusion(confusion, report); err != nil {
+		return nil, err
+	}
 	if !c.Bool("json") {
 		fmt.Printf("\ntest split %s, best model (epoch %d):\n", dir, s.BestEpoch)
 		printReport(report)
@@ -229,6 +232,9 @@ func testBest(c *cli.Context, model *tfgraph.Model, cl *classify.Classifier, s *
 	}
 	return report, nil
 }
+
+// confusionFile is where train --test draws the test split's confusion matrix, in the run.
+const confusionFile = "confusion.png"
 
 type trainPaths struct {
 	train, valid, model, out, test string

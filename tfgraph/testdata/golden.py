@@ -25,7 +25,7 @@ labels = np.eye(c, dtype=np.float32)[rng.integers(0, c, a.batch)]
 if not a.predict_only:
     x.tofile(os.path.join(a.out, "x.bin")); labels.tofile(os.path.join(a.out, "labels.bin"))
 else:
-    x = np.fromfile(os.path.join(a.out, "x.bin"), dtype=np.float32).reshape(a.batch, s, s, 3)
+    x = np.fromfile(os.path.join(a.out, "x.bin"), dtype=np.float32).reshape(a.batch, h, w, ch)
 
 m = tf.saved_model.load(a.model)
 probs = m.signatures["serve"](images=tf.constant(x))["probabilities"].numpy()
