@@ -300,3 +300,36 @@ func TestSummaryBestEpochOnTies(t *testing.T) {
 		t.Fatalf("best/ holds epoch %d (0-based), summary says best epoch %d (1-based)", m.saved["best"], s.BestEpoch)
 	}
 }
+
+// A source that cannot be repositioned cannot resume a run stopped part way: Fit says so
+// instead of training on batches the stopped run already saw.
+func TestResumeNeedsASeekableSource(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	r := newRecipeRun(t, out, DefaultConfig())
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := StepEndFunc("stop", func(s StepLogs) error {
+		if s.Step == 1 {
+			cancel()
+		}
+		return nil
+	})
+	if _, err := Fit(ctx, r.m, r.src, r.valid, WithRunDir(out), WithEpochs(2), WithCallbacks(stop)); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("want an interruption, got %v", err)
+	}
+	st, err := LoadState(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tfgraph.Load(LastDir(out), tfgraph.Options{Device: "cpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, err = Fit(context.Background(), m, onlyNext{r.src}, r.valid, WithRunDir(out), WithEpochs(2), WithResume(st))
+	if !errors.Is(err, ErrNotSeekable) {
+		t.Fatalf("resume with a source that cannot seek: %v", err)
+	}
+}
+
+// onlyNext hides a source's Seek.
+type onlyNext struct{ Source }
