@@ -88,11 +88,13 @@ func (g *Augmenter) Apply(rng *rand.Rand, crop []uint8, out []uint8) {
 			w00, w01 := (256-fx)*(256-fy), fx*(256-fy)
 			w10, w11 := (256-fx)*fy, fx*fy
 			i00, i01, i10, i11 := 3*(y0*w+x0), 3*(y0*w+x1), 3*(y1*w+x0), 3*(y1*w+x1)
+			// Three-element slices: one bounds check each, not one per channel and tap.
+			p00, p01 := crop[i00:i00+3:i00+3], crop[i01:i01+3:i01+3]
+			p10, p11 := crop[i10:i10+3:i10+3], crop[i11:i11+3:i11+3]
 			o := row[3*x : 3*x+3 : 3*x+3]
-			for ch := range 3 {
-				val := w00*uint32(crop[i00+ch]) + w01*uint32(crop[i01+ch]) + w10*uint32(crop[i10+ch]) + w11*uint32(crop[i11+ch])
-				o[ch] = tone[(val+1<<15)>>16]
-			}
+			o[0] = tone[uint8((w00*uint32(p00[0])+w01*uint32(p01[0])+w10*uint32(p10[0])+w11*uint32(p11[0])+1<<15)>>16)]
+			o[1] = tone[uint8((w00*uint32(p00[1])+w01*uint32(p01[1])+w10*uint32(p10[1])+w11*uint32(p11[1])+1<<15)>>16)]
+			o[2] = tone[uint8((w00*uint32(p00[2])+w01*uint32(p01[2])+w10*uint32(p10[2])+w11*uint32(p11[2])+1<<15)>>16)]
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"sync"
 
 	tf "github.com/wamuir/graft/tensorflow"
-	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -48,11 +47,10 @@ type Model struct {
 	Meta    savedmodel.Metadata
 	Options Options
 
-	sm       *tf.SavedModel
-	graphDef *graphpb.GraphDef // as exported: the saver function is read from it
-	saver    *corepb.SaverDef
-	devices  []string
-	saveMu   sync.Mutex
+	sm      *tf.SavedModel
+	saver   *corepb.SaverDef
+	devices []string
+	saveMu  sync.Mutex
 
 	snapOnce sync.Once
 	snap     *snapshotPlan
@@ -95,7 +93,7 @@ func Load(dir string, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("load SavedModel %s: %w", dir, err)
 	}
 	mg := smpb.GetMetaGraphs()[0]
-	m := &Model{Dir: dir, Meta: meta, Options: opts, sm: sm, graphDef: mg.GetGraphDef(), saver: mg.GetSaverDef()}
+	m := &Model{Dir: dir, Meta: meta, Options: opts, sm: sm, saver: mg.GetSaverDef()}
 	for role, sig := range meta.Signatures {
 		if _, ok := sm.Signatures[sig]; !ok {
 			sm.Session.Close()

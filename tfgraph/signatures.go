@@ -1,6 +1,7 @@
 package tfgraph
 
 import (
+	"errors"
 	"fmt"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -32,10 +33,12 @@ func (m *Model) Predict(x []float32, n int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer Free(images)
 	out, err := m.Run(m.signatureFor("serve"), map[string]*tf.Tensor{"images": images})
 	if err != nil {
 		return nil, err
 	}
+	defer FreeAll(out)
 	return Float32s(out["probabilities"])
 }
 
@@ -50,6 +53,7 @@ func (m *Model) TrainStep(x, labels, weights []float32, n int) (StepResult, erro
 	}
 	lab, err := Float32Tensor(labels, int64(n), int64(len(m.Meta.Classes)))
 	if err != nil {
+		Free(images)
 		return StepResult{}, fmt.Errorf("labels: %w", err)
 	}
 	if weights == nil {
@@ -57,12 +61,15 @@ func (m *Model) TrainStep(x, labels, weights []float32, n int) (StepResult, erro
 	}
 	w, err := Float32Tensor(weights, int64(n))
 	if err != nil {
+		Free(images, lab)
 		return StepResult{}, fmt.Errorf("sample weights: %w", err)
 	}
+	defer Free(images, lab, w)
 	out, err := m.Run(m.trainSignature(), map[string]*tf.Tensor{"images": images, "labels": lab, "sample_weights": w})
 	if err != nil {
 		return StepResult{}, err
 	}
+	defer FreeAll(out)
 	loss, err := Scalar(out["loss"])
 	if err != nil {
 		return StepResult{}, fmt.Errorf("train_step loss: %w", err)
@@ -100,12 +107,15 @@ func (m *Model) Evaluate(x, labels []float32, n int) (EvalResult, error) {
 	}
 	lab, err := Float32Tensor(labels, int64(n), int64(len(m.Meta.Classes)))
 	if err != nil {
+		Free(images)
 		return EvalResult{}, fmt.Errorf("labels: %w", err)
 	}
+	defer Free(images, lab)
 	out, err := m.Run(m.signatureFor("evaluate"), map[string]*tf.Tensor{"images": images, "labels": lab})
 	if err != nil {
 		return EvalResult{}, err
 	}
+	defer FreeAll(out)
 	loss, err := Scalar(out["loss_sum"])
 	if err != nil {
 		return EvalResult{}, err
@@ -124,10 +134,12 @@ func (m *Model) SetLearningRate(lr float64) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer Free(t)
 	out, err := m.Run(m.signatureFor("set_learning_rate"), map[string]*tf.Tensor{"learning_rate": t})
 	if err != nil {
 		return 0, err
 	}
+	defer FreeAll(out)
 	return Scalar(out["learning_rate"])
 }
 
@@ -143,6 +155,7 @@ func (m *Model) State() (OptimizerState, error) {
 	if err != nil {
 		return OptimizerState{}, err
 	}
+	defer FreeAll(out)
 	lr, err := Scalar(out["learning_rate"])
 	if err != nil {
 		return OptimizerState{}, err
@@ -160,4 +173,39 @@ func ones(n int) []float32 {
 		w[i] = 1
 	}
 	return w
+}
+
+// WarmUp runs what the first call of a signature costs ahead of time: TensorFlow optimises a
+// signature's graph the first time it runs it (seconds for InceptionResNetV2). roles are
+// "serve", "evaluate" (each run once on one blank image, without side effects) and "snapshot"
+// (a Snapshot taken and freed at once). A training loop calls it on a goroutine of its own at
+// the start, so these optimisations overlap the first train step's instead of adding to the
+// first validation, the first checkpoint or a test evaluation.
+func (m *Model) WarmUp(roles ...string) error {
+	h, w, c := m.InputShape()
+	x := make([]float32, h*w*c)
+	for _, role := range roles {
+		var err error
+		switch role {
+		case "serve":
+			_, err = m.Predict(x, 1)
+		case "evaluate":
+			labels := make([]float32, len(m.Meta.Classes))
+			labels[0] = 1
+			_, err = m.Evaluate(x, labels, 1)
+		case "snapshot":
+			var s *Snapshot
+			if s, err = m.Snapshot(); err == nil {
+				s.Release()
+			} else if errors.Is(err, ErrSnapshotUnsupported) {
+				err = nil // saves go through the saver instead: nothing to warm
+			}
+		default:
+			err = fmt.Errorf("no signature role %q to warm up", role)
+		}
+		if err != nil {
+			return fmt.Errorf("warm up %s: %w", role, err)
+		}
+	}
+	return nil
 }

@@ -14,6 +14,8 @@ import (
 	fnpb "github.com/wamuir/graft/tensorflow/core/framework/function_go_proto"
 	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	nodepb "github.com/wamuir/graft/tensorflow/core/framework/node_def_go_proto"
+	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/emotions-dev/emotions/internal/atomicfs"
 )
@@ -32,6 +34,20 @@ type Snapshot struct {
 	plan   *snapshotPlan
 	model  *Model
 	values []*tf.Tensor
+	// replaced are the tensors of earlier snapshots this one was derived from and no longer
+	// holds (RefreshLearningRate): Release frees them with its own.
+	replaced []*tf.Tensor
+}
+
+// Release frees the snapshot's buffers at once (see Free): call it when no write of this
+// snapshot, or of one it was derived from, is still to run. The snapshot is unusable after.
+func (s *Snapshot) Release() {
+	if s == nil {
+		return
+	}
+	Free(s.values...)
+	Free(s.replaced...)
+	s.values, s.replaced = nil, nil
 }
 
 // snapshotPlan is what the saver saves, found once per model by reading the saver function:
@@ -78,6 +94,7 @@ func (s *Snapshot) Write(dir string, extra map[string][]byte) error {
 		if err != nil {
 			return err
 		}
+		defer Free(name)
 		feeds := map[tf.Output]*tf.Tensor{s.plan.prefix: name}
 		for i, in := range s.plan.inputs {
 			feeds[in] = s.values[i]
@@ -154,26 +171,36 @@ func (p *snapshotPlan) close() {
 // planSnapshot reads the SavedModel's saver: the top-level call its save tensor names, the
 // function that call runs, and in it the one SaveV2 node. Each saved tensor is traced back,
 // through Identity and ReadVariableOp nodes, to an argument of the function, that is to an
-// input of the call in the main graph: a variable handle (read here with a ReadVariableOp
-// added to the graph) or a constant such as the object graph (fetched as it is).
+// input of the call in the main graph: a variable handle (fetched through the graph's own
+// ReadVariableOp of it, which Keras exports have for every variable) or a constant such as the
+// object graph (fetched as it is). The graph is read again from saved_model.pb here, once,
+// rather than kept in memory for the model's life (tens of MB for InceptionResNetV2).
 func (m *Model) planSnapshot() (*snapshotPlan, error) {
 	unsupported := func(why string, args ...any) error {
 		return fmt.Errorf("%s: %w: %s", m.Dir, ErrSnapshotUnsupported, fmt.Sprintf(why, args...))
 	}
-	if m.graphDef == nil || m.saver == nil {
+	if m.saver == nil {
 		return nil, unsupported("no saver")
+	}
+	graphDef, err := readGraphDef(m.Dir)
+	if err != nil {
+		return nil, unsupported("%v", err)
 	}
 	callName, _, _ := strings.Cut(m.saver.GetSaveTensorName(), ":")
 	var call *nodepb.NodeDef
-	for _, n := range m.graphDef.GetNode() {
+	reads := map[string]string{} // variable handle -> a ReadVariableOp of it
+	for _, n := range graphDef.GetNode() {
 		if n.GetName() == callName {
 			call = n
+		}
+		if in := dataInputs(n); n.GetOp() == "ReadVariableOp" && len(in) == 1 {
+			reads[in[0]] = n.GetName()
 		}
 	}
 	if call == nil || call.GetAttr()["f"].GetFunc() == nil {
 		return nil, unsupported("the save tensor %q is not a function call", m.saver.GetSaveTensorName())
 	}
-	fn := findFunction(m.graphDef, call.GetAttr()["f"].GetFunc().GetName())
+	fn := findFunction(graphDef, call.GetAttr()["f"].GetFunc().GetName())
 	if fn == nil {
 		return nil, unsupported("no function %q", call.GetAttr()["f"].GetFunc().GetName())
 	}
@@ -222,7 +249,7 @@ func (m *Model) planSnapshot() (*snapshotPlan, error) {
 		if arg >= len(callInputs) {
 			return nil, unsupported("key %s: argument %d of a call with %d inputs", keys[i], arg, len(callInputs))
 		}
-		if plan.fetches[i], err = m.snapshotFetch(callInputs[arg], i); err != nil {
+		if plan.fetches[i], err = m.snapshotFetch(callInputs[arg], reads, i); err != nil {
 			return nil, unsupported("key %s: %v", keys[i], err)
 		}
 	}
@@ -230,14 +257,19 @@ func (m *Model) planSnapshot() (*snapshotPlan, error) {
 }
 
 // snapshotFetch is the main-graph tensor holding a saved value: a ReadVariableOp of a
-// variable handle (added to the graph once), or the named tensor itself.
-func (m *Model) snapshotFetch(name string, i int) (tf.Output, error) {
+// variable handle (the graph's own when it has one: adding nodes makes TensorFlow extend the
+// session's whole graph, seconds and hundreds of MB for InceptionResNetV2), or the named tensor
+// itself.
+func (m *Model) snapshotFetch(name string, reads map[string]string, i int) (tf.Output, error) {
 	src, err := m.output(name)
 	if err != nil {
 		return tf.Output{}, err
 	}
 	if src.Op.Type() != "VarHandleOp" {
 		return src, nil
+	}
+	if read, ok := reads[src.Op.Name()]; ok {
+		return m.output(read)
 	}
 	dtype, err := src.Op.Attr("dtype")
 	if err != nil {
@@ -251,6 +283,23 @@ func (m *Model) snapshotFetch(name string, i int) (tf.Output, error) {
 		return tf.Output{}, fmt.Errorf("read variable %s: %w", name, err)
 	}
 	return read.Output(0), nil
+}
+
+// readGraphDef parses DIR/saved_model.pb's graph.
+func readGraphDef(dir string) (*graphpb.GraphDef, error) {
+	path := filepath.Join(dir, "saved_model.pb")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var sm corepb.SavedModel
+	if err := proto.Unmarshal(raw, &sm); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(sm.GetMetaGraphs()) == 0 {
+		return nil, fmt.Errorf("%s: no MetaGraph", path)
+	}
+	return sm.GetMetaGraphs()[0].GetGraphDef(), nil
 }
 
 func findFunction(g *graphpb.GraphDef, name string) *fnpb.FunctionDef {
@@ -348,7 +397,7 @@ func (s *Snapshot) RefreshLearningRate() (*Snapshot, error) {
 	}
 	values := slices.Clone(s.values)
 	values[i] = v[0]
-	return &Snapshot{plan: s.plan, model: s.model, values: values}, nil
+	return &Snapshot{plan: s.plan, model: s.model, values: values, replaced: append(slices.Clone(s.replaced), s.values[i])}, nil
 }
 
 // learningRateEntry is the snapshot entry of the optimizer's learning rate: the checkpoint

@@ -40,8 +40,19 @@ type checkpointer struct {
 func newCheckpointer(m *tfgraph.Model) *checkpointer { return &checkpointer{m: m} }
 
 // changed tells the checkpointer the session's variables changed (a step, a restore): the
-// next save needs a new snapshot.
-func (c *checkpointer) changed() { c.fresh = false }
+// next save needs a new snapshot, and the old one is freed once its writes are done (while
+// it lives, the steps write copies of the variables it shares).
+func (c *checkpointer) changed() {
+	c.fresh = false
+	if c.snap == nil {
+		return
+	}
+	c.collect(false)
+	if c.pending == 0 {
+		c.snap.Release()
+		c.snap, c.written = nil, ""
+	}
+}
 
 // learningRateChanged keeps a fresh snapshot fresh when only the learning rate changed.
 func (c *checkpointer) learningRateChanged() {
@@ -68,6 +79,8 @@ func (c *checkpointer) save(dir string, extra map[string][]byte) error {
 		if err := c.drain(); err != nil { // the previous snapshot's writes come first
 			return err
 		}
+		c.snap.Release() // its writes are done: give its buffers back to TensorFlow now
+		c.snap = nil
 		snap, err := c.m.Snapshot()
 		if errors.Is(err, tfgraph.ErrSnapshotUnsupported) {
 			return c.m.SaveWithFiles(dir, extra)
@@ -141,13 +154,15 @@ func (c *checkpointer) wait() error {
 	return c.drain()
 }
 
-// close waits for the queue and stops the writing goroutine.
+// close waits for the queue, stops the writing goroutine and frees the last snapshot.
 func (c *checkpointer) close() error {
 	err := c.wait()
 	if c.jobs != nil {
 		close(c.jobs)
 		c.jobs = nil
 	}
+	c.snap.Release()
+	c.snap, c.fresh = nil, false
 	return err
 }
 

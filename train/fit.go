@@ -45,7 +45,11 @@ func Fit(ctx context.Context, m *tfgraph.Model, src Source, valid ValidationData
 		return nil, err
 	}
 	defer f.stopPrefetch()
-	err = f.begin(ctx)
+	if err = f.begin(ctx); err != nil && !errors.Is(err, errFinished) {
+		// Nothing ran: the run directory (a stopped run's summary, say) is left as it was.
+		f.ckpt.close()
+		return nil, err
+	}
 	for err == nil {
 		err = f.runEpoch(ctx)
 	}
@@ -69,6 +73,7 @@ type fit struct {
 
 	batches      chan fetched
 	cancelFetch  context.CancelFunc
+	warmed       chan error // the warm-up's outcome (begin starts it)
 	imagesSeen   int
 	trainSeconds float64
 	lastBackup   time.Time
@@ -151,6 +156,10 @@ func (f *fit) begin(ctx context.Context) error {
 	if f.st.Epoch >= f.epochs {
 		return errFinished
 	}
+	// The first validation and the first checkpoint would each wait seconds for TensorFlow to
+	// optimise their graphs: do that now, beside the first train step's own optimisation.
+	f.warmed = make(chan error, 1)
+	go func() { f.warmed <- f.m.WarmUp("evaluate", "snapshot") }()
 	return f.startPrefetch(ctx)
 }
 
@@ -288,6 +297,9 @@ func (f *fit) trainSteps(ctx context.Context) error {
 func (f *fit) validate(ctx context.Context) (EpochLogs, error) {
 	start := time.Now()
 	defer func() { f.summary.Timing.ValidationS += time.Since(start).Seconds() }()
+	if err := f.waitWarmUp(); err != nil {
+		return nil, err
+	}
 	var lossSum, correct float64
 	n := 0
 	for b, err := range f.valid.Batches(ctx, f.validBatch) {
@@ -358,17 +370,28 @@ func stopReason(stopper Callback) string {
 	return "stopped by a callback"
 }
 
+// waitWarmUp waits for the warm-up begin started (once; later calls return at once).
+func (f *fit) waitWarmUp() error {
+	if f.warmed == nil {
+		return nil
+	}
+	err := <-f.warmed
+	f.warmed = nil
+	return err
+}
+
 // finish ends the run: the final backup (also when interrupted), OnTrainEnd, every write
 // finished, history and summary written.
 func (f *fit) finish(runErr error, start time.Time) (*Summary, error) {
 	f.stopPrefetch()
+	if err := f.waitWarmUp(); err != nil && runErr == nil {
+		runErr = err
+	}
 	if errors.Is(runErr, errFinished) {
 		runErr = nil
 	}
 	s := f.summary
 	switch {
-	case f.st == nil: // begin failed before there was a run
-		return nil, runErr
 	case errors.Is(runErr, ErrInterrupted):
 		s.StopReason = "interrupted"
 	case runErr != nil:

@@ -143,7 +143,17 @@ func runTrain(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var servingWarm chan error
+	if spec.test != "" { // the test runs serve: TensorFlow optimises it beside the first step
+		servingWarm = make(chan error, 1)
+		go func() { servingWarm <- model.WarmUp("serve") }()
+	}
 	summary, err := train.Fit(ctx, model, src, valid, opts...)
+	if servingWarm != nil {
+		if werr := <-servingWarm; werr != nil && err == nil {
+			err = werr
+		}
+	}
 	if errors.Is(err, train.ErrInterrupted) {
 		return cli.Exit(fmt.Sprintf("emotions: %v (run: %s)", err, spec.out), 130)
 	}

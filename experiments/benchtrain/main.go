@@ -21,18 +21,19 @@ func main() {
 	batch := flag.Int("batch-size", 64, "images per step")
 	steps := flag.Int("steps", 18, "timed steps")
 	warmup := flag.Int("warmup", 3, "untimed steps first (graph optimisation, allocator warm-up)")
+	threads := flag.Int("threads", 0, "TensorFlow intra- and inter-op threads (0: TensorFlow's default)")
 	flag.Parse()
-	if err := run(*dir, *batch, *steps, *warmup); err != nil {
+	if err := run(*dir, *batch, *steps, *warmup, *threads); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtrain:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, n, steps, warmup int) error {
+func run(dir string, n, steps, warmup, threads int) error {
 	if dir == "" || n <= 0 || steps <= 0 {
 		return fmt.Errorf("need --model DIR, --batch-size > 0 and --steps > 0")
 	}
-	m, err := tfgraph.Load(dir, tfgraph.Options{Device: "cpu"})
+	m, err := tfgraph.Load(dir, tfgraph.Options{Device: "cpu", IntraOpThreads: threads, InterOpThreads: threads})
 	if err != nil {
 		return fmt.Errorf("load %s: %w", dir, err)
 	}
