@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emotions-dev/emotions/tfgraph"
 	tf "github.com/wamuir/graft/tensorflow"
 	"google.golang.org/grpc/codes"
 )
@@ -276,6 +277,9 @@ func (b *batcher) runMerged(tasks []*task) (map[string]rawTensor, error) {
 		b.observe(int(rows), len(tasks))
 	}
 	feeds := make(map[string]*tf.Tensor, len(tasks[0].inputs))
+	// The request tensors are TensorFlow's memory, which Go's collector does not see: free
+	// them when the run is done rather than when a collection happens to come.
+	defer tfgraph.FreeAll(feeds)
 	for name := range tasks[0].inputs {
 		parts := make([]rawTensor, len(tasks))
 		for i, t := range tasks {
@@ -291,6 +295,7 @@ func (b *batcher) runMerged(tasks []*task) (map[string]rawTensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer tfgraph.FreeAll(out) // fromTensor copies what it keeps
 	raw := make(map[string]rawTensor, len(out))
 	for name, t := range out {
 		r, err := fromTensor(t)
