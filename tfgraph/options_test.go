@@ -12,9 +12,10 @@ import (
 // checked instead: against Python's own serialisation, and decoded back field by field.
 func TestConfigProtoBytes(t *testing.T) {
 	// tf.compat.v1.ConfigProto(intra_op_parallelism_threads=2,
-	//   gpu_options=tf.compat.v1.GPUOptions(allow_growth=True, visible_device_list='0'))
-	//   .SerializeToString().hex()
-	const fromPython = "1002320520012a0130"
+	//   gpu_options=tf.compat.v1.GPUOptions(allow_growth=True, visible_device_list='0'),
+	//   graph_options=tf.compat.v1.GraphOptions(rewrite_options=RewriterConfig(
+	//     meta_optimizer_iterations=RewriterConfig.ONE))).SerializeToString().hex()
+	const fromPython = "1002320520012a0130520452026001"
 	b, err := Options{Device: "gpu", IntraOpThreads: 2, AllowGrowth: true, VisibleDevices: "0"}.ConfigProto()
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +43,14 @@ func TestConfigProtoBytes(t *testing.T) {
 		t.Fatalf("cpu: %v", &cfg)
 	}
 
-	for _, bad := range []Options{{Device: "tpu"}, {VisibleDevices: "a"}, {MemoryFraction: 2}, {XLA: "maybe"}} {
+	b, _ = Options{GraphOptimization: "full"}.ConfigProto()
+	cfg.Reset()
+	proto.Unmarshal(b, &cfg)
+	if cfg.GetGraphOptions() != nil {
+		t.Fatalf("full graph optimisation: %v", &cfg)
+	}
+
+	for _, bad := range []Options{{Device: "tpu"}, {VisibleDevices: "a"}, {MemoryFraction: 2}, {XLA: "maybe"}, {GraphOptimization: "max"}} {
 		if _, err := bad.ConfigProto(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}

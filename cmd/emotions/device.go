@@ -23,18 +23,20 @@ func deviceFlags() []cli.Flag {
 		&cli.IntFlag{Name: "threads", EnvVars: []string{"EMOTIONS_THREADS"}, Usage: "TensorFlow intra-op threads (0 = all cores)"},
 		&cli.IntFlag{Name: "inter-op-threads", EnvVars: []string{"EMOTIONS_INTER_OP_THREADS"}, Usage: "TensorFlow inter-op threads (0 = TensorFlow's default)"},
 		&cli.StringFlag{Name: "xla", Value: d.XLA, EnvVars: []string{"EMOTIONS_XLA"}, Usage: "XLA-compiled train step: auto (on GPU only, like Keras), on, off"},
+		&cli.StringFlag{Name: "graph-optimization", Value: "fast", EnvVars: []string{"EMOTIONS_GRAPH_OPTIMIZATION"}, Usage: "TensorFlow's graph optimiser on each signature's first run: fast (one pass) or full (TensorFlow's default, two passes)"},
 	}
 }
 
 func sessionOptions(c *cli.Context) tfgraph.Options {
 	return tfgraph.Options{
-		Device:         c.String("device"),
-		VisibleDevices: c.String("gpu-devices"),
-		AllowGrowth:    c.Bool("gpu-allow-growth"),
-		MemoryFraction: c.Float64("gpu-memory-fraction"),
-		IntraOpThreads: c.Int("threads"),
-		InterOpThreads: c.Int("inter-op-threads"),
-		XLA:            c.String("xla"),
+		Device:            c.String("device"),
+		VisibleDevices:    c.String("gpu-devices"),
+		AllowGrowth:       c.Bool("gpu-allow-growth"),
+		MemoryFraction:    c.Float64("gpu-memory-fraction"),
+		IntraOpThreads:    c.Int("threads"),
+		InterOpThreads:    c.Int("inter-op-threads"),
+		XLA:               c.String("xla"),
+		GraphOptimization: c.String("graph-optimization"),
 	}
 }
 
