@@ -29,7 +29,7 @@ func (m *Model) Save(dir string) error { return m.SaveWithFiles(dir, nil) }
 func (m *Model) SaveWithFiles(dir string, extra map[string][]byte) error {
 	m.saveMu.Lock()
 	defer m.saveMu.Unlock()
-	return m.writeModelDir(dir, extra, m.saveVariables)
+	return m.writeModelDir(dir, extra, true, m.saveVariables)
 }
 
 // linkStaticFiles links into dir the files of the model directory that a save does not

@@ -1,10 +1,13 @@
 package train
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/emotions-dev/emotions/internal/atomicfs"
@@ -33,6 +36,12 @@ type checkpointer struct {
 	// written is the latest directory written (or queued) from snap with no extra files:
 	// writing the same snapshot again links its files instead of writing them twice.
 	written string
+	// lastVolatile is the latest write of snap made without fsync (its directory and extra
+	// files): the same save again needs no write, and a durable one only the fsyncs.
+	lastVolatile *volatileWrite
+	// volatile holds the directories whose latest write was not fsynced: close makes them
+	// durable, so a run that ends, however it ends, leaves nothing only in the page cache.
+	volatile map[string]bool
 
 	blocking time.Duration // time the loop spent waiting in save, wait and flush
 }
@@ -50,7 +59,7 @@ func (c *checkpointer) changed() {
 	c.collect(false)
 	if c.pending == 0 {
 		c.snap.Release()
-		c.snap, c.written = nil, ""
+		c.snap, c.written, c.lastVolatile = nil, "", nil
 	}
 }
 
@@ -64,12 +73,35 @@ func (c *checkpointer) learningRateChanged() {
 		c.fresh = false
 		return
 	}
-	c.snap, c.written = snap, ""
+	c.snap, c.written, c.lastVolatile = snap, "", nil
+}
+
+// makeDurable is tfgraph.MakeDurable, replaceable by tests.
+var makeDurable = tfgraph.MakeDurable
+
+type volatileWrite struct {
+	dir   string
+	extra map[string][]byte
+}
+
+func (v *volatileWrite) same(dir string, extra map[string][]byte) bool {
+	if v == nil || v.dir != dir || len(v.extra) != len(extra) {
+		return false
+	}
+	for name, content := range extra {
+		if old, ok := v.extra[name]; !ok || !bytes.Equal(old, content) {
+			return false
+		}
+	}
+	return true
 }
 
 // save writes the session's variables and extra files as a complete model directory at dir.
-// It returns once the write is queued; wait reports its outcome.
-func (c *checkpointer) save(dir string, extra map[string][]byte) error {
+// It returns once the write is queued; wait reports its outcome. A durable save is fsynced
+// before it replaces dir; a volatile one is not (atomicfs.WriteDirNoSync: safe against the
+// process dying, not against a power cut), which is how the resume state is rewritten every
+// epoch without the fsync's cost.
+func (c *checkpointer) save(dir string, extra map[string][]byte, durable bool) error {
 	start := time.Now()
 	defer func() { c.blocking += time.Since(start) }()
 	if c.failed != nil {
@@ -88,17 +120,40 @@ func (c *checkpointer) save(dir string, extra map[string][]byte) error {
 		if err != nil {
 			return err
 		}
-		c.snap, c.fresh, c.written = snap, true, ""
+		c.snap, c.fresh, c.written, c.lastVolatile = snap, true, "", nil
+	}
+	if c.lastVolatile.same(dir, extra) {
+		// The same state is already there (the end of a run saving again what its last
+		// epoch saved): at most the fsyncs are missing.
+		if durable {
+			c.lastVolatile = nil
+			delete(c.volatile, dir)
+			c.queue(func() error { return makeDurable(dir) })
+		}
+		return nil
 	}
 	snap, linkFrom := c.snap, c.written
 	if extra == nil {
 		c.written = dir
 	}
+	if durable {
+		delete(c.volatile, dir)
+		c.lastVolatile = nil
+	} else {
+		if c.volatile == nil {
+			c.volatile = map[string]bool{}
+		}
+		c.volatile[dir] = true
+		c.lastVolatile = &volatileWrite{dir: dir, extra: extra}
+	}
 	c.queue(func() error {
 		if linkFrom != "" {
-			return linkModelDir(linkFrom, dir, extra)
+			return linkModelDir(linkFrom, dir, extra, durable)
 		}
-		return snap.Write(dir, extra)
+		if durable {
+			return snap.Write(dir, extra)
+		}
+		return snap.Write(dir, extra, tfgraph.NoSync())
 	})
 	return nil
 }
@@ -154,8 +209,13 @@ func (c *checkpointer) wait() error {
 	return c.drain()
 }
 
-// close waits for the queue, stops the writing goroutine and frees the last snapshot.
+// close makes the volatile writes durable, waits for the queue, stops the writing goroutine
+// and frees the last snapshot.
 func (c *checkpointer) close() error {
+	for _, dir := range slices.Sorted(maps.Keys(c.volatile)) {
+		c.queue(func() error { return makeDurable(dir) })
+	}
+	c.volatile = nil
 	err := c.wait()
 	if c.jobs != nil {
 		close(c.jobs)
@@ -168,8 +228,12 @@ func (c *checkpointer) close() error {
 
 // linkModelDir writes dst as a copy of the model directory src (hard links: the files are
 // never rewritten in place) with extra files replaced or added, atomically.
-func linkModelDir(src, dst string, extra map[string][]byte) error {
-	return atomicfs.WriteDir(dst, func(tmp string) error {
+func linkModelDir(src, dst string, extra map[string][]byte, durable bool) error {
+	write := atomicfs.WriteDir
+	if !durable {
+		write = atomicfs.WriteDirNoSync
+	}
+	return write(dst, func(tmp string) error {
 		if err := atomicfs.LinkTree(src, tmp); err != nil {
 			return err
 		}
@@ -201,7 +265,8 @@ func (s sessionModel) SetLearningRate(lr float64) error {
 	return err
 }
 
-func (s sessionModel) SaveWeights(dir string) error { return s.ckpt.save(dir, nil) }
+// SaveWeights is a durable save: best/ is what the run is for.
+func (s sessionModel) SaveWeights(dir string) error { return s.ckpt.save(dir, nil, true) }
 
 func (s sessionModel) RestoreWeights(dir string) error {
 	if err := s.ckpt.wait(); err != nil { // dir may be a write still queued

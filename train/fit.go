@@ -355,7 +355,7 @@ func (f *fit) endEpoch(ctx context.Context, logs EpochLogs) error {
 		return ErrInterrupted // finish saves at once
 	}
 	if f.backup.due(f.sinceBackup, time.Since(f.lastBackup)) {
-		return f.saveLast()
+		return f.saveLast(false) // volatile: finish makes it durable, or writes a newer one
 	}
 	return nil
 }
@@ -403,7 +403,7 @@ func (f *fit) finish(runErr error, start time.Time) (*Summary, error) {
 		// Save where a resume continues from (a finished run too, so it can be extended).
 		// Not after a non-finite loss: the weights may be NaN, and last/ keeps the previous
 		// state.
-		if err := f.saveLast(); err != nil && runErr == nil {
+		if err := f.saveLast(true); err != nil && runErr == nil {
 			runErr = err
 		}
 	}
@@ -451,7 +451,7 @@ func (f *fit) checkpointCallback() *ModelCheckpoint {
 
 // saveLast writes RUN/last: the session's variables and the resume state, in one atomic
 // step, in the background.
-func (f *fit) saveLast() error {
+func (f *fit) saveLast(durable bool) error {
 	if f.runDir == "" {
 		return nil
 	}
@@ -464,7 +464,7 @@ func (f *fit) saveLast() error {
 	if err != nil {
 		return fmt.Errorf("encode resume state: %w", err)
 	}
-	if err := f.ckpt.save(Layout(f.runDir).Last(), map[string][]byte{stateFile: b}); err != nil {
+	if err := f.ckpt.save(Layout(f.runDir).Last(), map[string][]byte{stateFile: b}, durable); err != nil {
 		return fmt.Errorf("save %s: %w", Layout(f.runDir).Last(), err)
 	}
 	f.lastBackup, f.sinceBackup = time.Now(), 0

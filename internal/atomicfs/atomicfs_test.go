@@ -8,6 +8,12 @@ import (
 )
 
 func TestWriteDirReplacesWholeAndCleansUp(t *testing.T) {
+	for name, write := range map[string]func(string, func(string) error) error{"WriteDir": WriteDir, "WriteDirNoSync": WriteDirNoSync} {
+		t.Run(name, func(t *testing.T) { testWriteDir(t, write) })
+	}
+}
+
+func testWriteDir(t *testing.T, WriteDir func(string, func(string) error) error) {
 	root := t.TempDir()
 	dst := filepath.Join(root, "best")
 	for i, content := range []string{"first", "second"} {
@@ -32,6 +38,40 @@ func TestWriteDirReplacesWholeAndCleansUp(t *testing.T) {
 	entries, _ := os.ReadDir(root)
 	if len(entries) != 1 {
 		t.Fatalf("left behind: %v", entries)
+	}
+}
+
+// TestFsyncs: WriteDir fsyncs the files and the rename, WriteDirNoSync nothing, and
+// MakeDurable afterwards what WriteDir would have.
+func TestFsyncs(t *testing.T) {
+	saved := fsyncFile
+	defer func() { fsyncFile = saved }()
+	synced := map[string]int{}
+	fsyncFile = func(f *os.File) error { synced[f.Name()]++; return saved(f) }
+	root := t.TempDir()
+	fill := func(tmp string) error { return os.WriteFile(filepath.Join(tmp, "v"), []byte("x"), 0o644) }
+
+	if err := WriteDir(filepath.Join(root, "a"), fill); err != nil {
+		t.Fatal(err)
+	}
+	durable := len(synced)
+	if durable < 3 { // the file, the temporary directory, the parent
+		t.Fatalf("WriteDir fsynced %v", synced)
+	}
+	clear(synced)
+	if err := WriteDirNoSync(filepath.Join(root, "b"), fill); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 0 {
+		t.Fatalf("WriteDirNoSync fsynced %v", synced)
+	}
+	if err := MakeDurable(filepath.Join(root, "b")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(root, "b", "v"), filepath.Join(root, "b"), root} {
+		if synced[p] == 0 {
+			t.Errorf("MakeDurable did not fsync %s: %v", p, synced)
+		}
 	}
 }
 
