@@ -51,8 +51,6 @@ type Model struct {
 	saver   *corepb.SaverDef
 	devices []string
 	saveMu  sync.Mutex
-	// lrMu orders SetLearningRate calls with WarmUp's read-then-write of the same value.
-	lrMu sync.Mutex
 
 	snapOnce sync.Once
 	snap     *snapshotPlan

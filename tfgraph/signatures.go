@@ -130,12 +130,6 @@ func (m *Model) Evaluate(x, labels []float32, n int) (EvalResult, error) {
 // SetLearningRate assigns the optimizer's learning rate and returns the value it now holds
 // (a float32 variable, so rounded as Keras would store it).
 func (m *Model) SetLearningRate(lr float64) (float64, error) {
-	m.lrMu.Lock()
-	defer m.lrMu.Unlock()
-	return m.setLearningRate(lr)
-}
-
-func (m *Model) setLearningRate(lr float64) (float64, error) {
 	t, err := tf.NewTensor(float32(lr))
 	if err != nil {
 		return 0, err
@@ -183,13 +177,10 @@ func ones(n int) []float32 {
 
 // WarmUp runs what the first call of a signature costs ahead of time: TensorFlow optimises a
 // signature's graph the first time it runs it (seconds for InceptionResNetV2). roles are
-// "serve", "evaluate" (each run once on one blank image, without side effects), "snapshot"
-// (a Snapshot taken, its learning rate refreshed, and freed at once) and "learning_rate"
-// (set_learning_rate run with the learning rate the model already has). A training loop calls
-// it on a goroutine of its own at the start, so these optimisations overlap the first train
-// step's instead of adding to the first validation, the first checkpoint, the first
-// ReduceLROnPlateau reduction or a test evaluation. A "learning_rate" warm-up and
-// SetLearningRate calls exclude each other, so a change made meanwhile is not undone.
+// "serve", "evaluate" (each run once on one blank image, without side effects) and "snapshot"
+// (a Snapshot taken and freed at once). A training loop calls it on a goroutine of its own at
+// the start, so these optimisations overlap the first train step's instead of adding to the
+// first validation, the first checkpoint or a test evaluation.
 func (m *Model) WarmUp(roles ...string) error {
 	h, w, c := m.InputShape()
 	x := make([]float32, h*w*c)
@@ -203,27 +194,12 @@ func (m *Model) WarmUp(roles ...string) error {
 			labels[0] = 1
 			_, err = m.Evaluate(x, labels, 1)
 		case "snapshot":
-			var s, refreshed *Snapshot
+			var s *Snapshot
 			if s, err = m.Snapshot(); err == nil {
-				// The refreshed snapshot holds s's tensors too: releasing it frees both.
-				if refreshed, err = s.RefreshLearningRate(); err == nil {
-					refreshed.Release()
-				} else {
-					s.Release()
-					if errors.Is(err, ErrSnapshotUnsupported) {
-						err = nil // a learning-rate change then takes a new snapshot
-					}
-				}
+				s.Release()
 			} else if errors.Is(err, ErrSnapshotUnsupported) {
 				err = nil // saves go through the saver instead: nothing to warm
 			}
-		case "learning_rate":
-			m.lrMu.Lock() // no SetLearningRate between the read and the write back
-			var st OptimizerState
-			if st, err = m.State(); err == nil {
-				_, err = m.setLearningRate(st.LearningRate)
-			}
-			m.lrMu.Unlock()
 		default:
 			err = fmt.Errorf("no signature role %q to warm up", role)
 		}

@@ -414,19 +414,30 @@ func (m *Model) writeModelDir(dir string, extra map[string][]byte, durable bool,
 // and nothing else changed the variables. The other tensors are shared with s, so a loop
 // that lowers the learning rate after saving (ReduceLROnPlateau after ModelCheckpoint) needs
 // no second copy of the weights. ErrSnapshotUnsupported when variables.json does not name
-// the learning rate variable.
+// the learning rate variable, or get_state's learning_rate is not of its dtype and shape.
 func (s *Snapshot) RefreshLearningRate() (*Snapshot, error) {
 	i, err := s.model.learningRateEntry()
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.model.sm.Session.Run(nil, []tf.Output{s.plan.fetches[i]}, nil)
+	// Read through get_state, whose executor the loop has already built (State), rather than
+	// fetching the variable alone: a new fetch set makes TensorFlow build and optimise one
+	// more executor on the whole graph (1.4 s and ~150 MB kept for InceptionResNetV2).
+	out, err := s.model.Run(s.model.signatureFor("get_state"), map[string]*tf.Tensor{})
 	if err != nil {
 		return nil, fmt.Errorf("read the learning rate: %w", err)
 	}
+	lr := out["learning_rate"]
+	delete(out, "learning_rate")
+	FreeAll(out)
+	old := s.values[i]
+	if lr == nil || lr.DataType() != old.DataType() || !slices.Equal(lr.Shape(), old.Shape()) {
+		Free(lr)
+		return nil, fmt.Errorf("%w: get_state's learning_rate does not match the variable's dtype and shape", ErrSnapshotUnsupported)
+	}
 	values := slices.Clone(s.values)
-	values[i] = v[0]
-	return &Snapshot{plan: s.plan, model: s.model, values: values, replaced: append(slices.Clone(s.replaced), s.values[i])}, nil
+	values[i] = lr
+	return &Snapshot{plan: s.plan, model: s.model, values: values, replaced: append(slices.Clone(s.replaced), old)}, nil
 }
 
 // learningRateEntry is the snapshot entry of the optimizer's learning rate: the checkpoint

@@ -1,60 +1,80 @@
 package tfgraph
 
 import (
-	"sync"
+	"bytes"
 	"testing"
+
+	tf "github.com/wamuir/graft/tensorflow"
 
 	"github.com/emotions-dev/emotions/internal/testutil"
 )
 
-// TestWarmUpChangesNothing: every warm-up role runs without changing the model's state, and a
-// learning rate set while "learning_rate" warm-ups run is never written back over.
-func TestWarmUpChangesNothing(t *testing.T) {
+// TestWarmUpAndRefresh: the warm-up roles change nothing in the model, and a snapshot
+// refreshed after a learning-rate change holds what a snapshot taken then holds.
+func TestWarmUpAndRefresh(t *testing.T) {
 	m, err := Load(testutil.TinyModel(t), Options{Device: "cpu", XLA: "off"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := m.SetLearningRate(0.005); err != nil {
-		t.Fatal(err)
-	}
 	before, err := m.State()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.WarmUp("serve", "evaluate", "snapshot", "learning_rate"); err != nil {
-		t.Fatal(err)
-	}
-	after, err := m.State()
+	old, err := m.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after != before {
-		t.Fatalf("warm-up changed the optimizer state: %+v -> %+v", before, after)
+	if err := m.WarmUp("serve", "evaluate", "snapshot"); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := m.State(); err != nil || after != before {
+		t.Fatalf("warm-up changed the optimizer state: %+v -> %+v (%v)", before, after, err)
 	}
 	if err := m.WarmUp("train"); err == nil {
 		t.Fatal("an unknown role was accepted")
 	}
 
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for range 20 {
-			if err := m.WarmUp("learning_rate"); err != nil {
-				t.Error(err)
-				return
-			}
+	if _, err := m.SetLearningRate(before.LearningRate / 5); err != nil {
+		t.Fatal(err)
+	}
+	refreshed, err := old.RefreshLearningRate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refreshed.Release()
+	fresh, err := m.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Release()
+	changed := 0
+	for i, key := range fresh.plan.keys {
+		a, b := tensorContent(t, refreshed.values[i]), tensorContent(t, fresh.values[i])
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: the refreshed snapshot differs from a fresh one", key)
 		}
-	}()
-	var last float64
-	for i := range 20 {
-		if last, err = m.SetLearningRate(0.001 * float64(i+1)); err != nil {
-			t.Fatal(err)
+		if !bytes.Equal(tensorContent(t, old.values[i]), b) {
+			changed++
 		}
 	}
-	wg.Wait()
-	if st, err := m.State(); err != nil || st.LearningRate != last {
-		t.Fatalf("learning rate %v after the warm-ups, want the last one set, %v (%v)", st.LearningRate, last, err)
+	if changed != 1 {
+		t.Errorf("%d entries changed with the learning rate, want 1", changed)
 	}
+}
+
+func tensorContent(t *testing.T, v *tf.Tensor) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if v.DataType() == tf.String {
+		s, ok := v.Value().(string)
+		if !ok {
+			t.Fatalf("string tensor of shape %v", v.Shape())
+		}
+		return []byte(s)
+	}
+	if _, err := v.WriteContentsTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

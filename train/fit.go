@@ -156,11 +156,10 @@ func (f *fit) begin(ctx context.Context) error {
 	if f.st.Epoch >= f.epochs {
 		return errFinished
 	}
-	// The first validation, the first checkpoint and the first learning-rate change would each
-	// wait seconds for TensorFlow to optimise their graphs: do that now, beside the first train
-	// step's own optimisation.
+	// The first validation and the first checkpoint would each wait seconds for TensorFlow to
+	// optimise their graphs: do that now, beside the first train step's own optimisation.
 	f.warmed = make(chan error, 1)
-	go func() { f.warmed <- f.m.WarmUp("evaluate", "snapshot", "learning_rate") }()
+	go func() { f.warmed <- f.m.WarmUp("evaluate", "snapshot") }()
 	return f.startPrefetch(ctx)
 }
 
