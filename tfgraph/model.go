@@ -16,7 +16,6 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/emotions-dev/emotions/savedmodel"
 )
@@ -72,17 +71,9 @@ func Load(dir string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	pbPath := filepath.Join(dir, "saved_model.pb")
-	raw, err := os.ReadFile(pbPath)
+	mg, err := readMetaGraph(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", pbPath, err)
-	}
-	var smpb corepb.SavedModel
-	if err := proto.Unmarshal(raw, &smpb); err != nil {
-		return nil, fmt.Errorf("%s: not a SavedModel protobuf: %w", pbPath, err)
-	}
-	if len(smpb.GetMetaGraphs()) == 0 {
-		return nil, fmt.Errorf("%s: SavedModel has no MetaGraph", pbPath)
+		return nil, err
 	}
 	cfg, err := opts.ConfigProto()
 	if err != nil {
@@ -92,7 +83,6 @@ func Load(dir string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load SavedModel %s: %w", dir, err)
 	}
-	mg := smpb.GetMetaGraphs()[0]
 	m := &Model{Dir: dir, Meta: meta, Options: opts, sm: sm, saver: mg.GetSaverDef()}
 	for role, sig := range meta.Signatures {
 		if _, ok := sm.Signatures[sig]; !ok {

@@ -207,10 +207,11 @@ func (m *Model) planSnapshot() (*snapshotPlan, error) {
 	if m.saver == nil {
 		return nil, unsupported("no saver")
 	}
-	graphDef, err := readGraphDef(m.Dir)
+	mg, err := readMetaGraph(m.Dir)
 	if err != nil {
 		return nil, unsupported("%v", err)
 	}
+	graphDef := mg.GetGraphDef()
 	callName, _, _ := strings.Cut(m.saver.GetSaveTensorName(), ":")
 	var call *nodepb.NodeDef
 	reads := map[string]string{} // variable handle -> a ReadVariableOp of it
@@ -310,21 +311,21 @@ func (m *Model) snapshotFetch(name string, reads map[string]string, i int) (tf.O
 	return read.Output(0), nil
 }
 
-// readGraphDef parses DIR/saved_model.pb's graph.
-func readGraphDef(dir string) (*graphpb.GraphDef, error) {
+// readMetaGraph parses DIR/saved_model.pb and returns its first MetaGraph.
+func readMetaGraph(dir string) (*corepb.MetaGraphDef, error) {
 	path := filepath.Join(dir, "saved_model.pb")
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	var sm corepb.SavedModel
 	if err := proto.Unmarshal(raw, &sm); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: not a SavedModel protobuf: %w", path, err)
 	}
 	if len(sm.GetMetaGraphs()) == 0 {
-		return nil, fmt.Errorf("%s: no MetaGraph", path)
+		return nil, fmt.Errorf("%s: SavedModel has no MetaGraph", path)
 	}
-	return sm.GetMetaGraphs()[0].GetGraphDef(), nil
+	return sm.GetMetaGraphs()[0], nil
 }
 
 func findFunction(g *graphpb.GraphDef, name string) *fnpb.FunctionDef {
@@ -388,11 +389,7 @@ func constStrings(nodes map[string]*nodepb.NodeDef, tensor string) ([]string, er
 // writeModelDir writes dir atomically: the model's files that never change (linked), extra,
 // and the variables written by saveTo into the checkpoint prefix it is given.
 func (m *Model) writeModelDir(dir string, extra map[string][]byte, durable bool, saveTo func(prefix string) error) error {
-	write := atomicfs.WriteDir
-	if !durable {
-		write = atomicfs.WriteDirNoSync
-	}
-	return write(dir, func(tmp string) error {
+	return atomicfs.DirWriter(durable)(dir, func(tmp string) error {
 		for name, content := range extra {
 			if err := os.WriteFile(filepath.Join(tmp, name), content, 0o644); err != nil {
 				return fmt.Errorf("save %s: %w", dir, err)

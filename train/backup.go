@@ -229,11 +229,7 @@ func (c *checkpointer) close() error {
 // linkModelDir writes dst as a copy of the model directory src (hard links: the files are
 // never rewritten in place) with extra files replaced or added, atomically.
 func linkModelDir(src, dst string, extra map[string][]byte, durable bool) error {
-	write := atomicfs.WriteDir
-	if !durable {
-		write = atomicfs.WriteDirNoSync
-	}
-	return write(dst, func(tmp string) error {
+	return atomicfs.DirWriter(durable)(dst, func(tmp string) error {
 		if err := atomicfs.LinkTree(src, tmp); err != nil {
 			return err
 		}

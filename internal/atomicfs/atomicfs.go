@@ -98,6 +98,15 @@ func WriteDirNoSync(dst string, fill func(tmp string) error) error {
 	return writeDir(dst, fill, false)
 }
 
+// DirWriter is WriteDir when durable, else WriteDirNoSync: for callers that take the choice
+// as a value.
+func DirWriter(durable bool) func(dst string, fill func(tmp string) error) error {
+	if durable {
+		return WriteDir
+	}
+	return WriteDirNoSync
+}
+
 func writeDir(dst string, fill func(tmp string) error, durable bool) error {
 	tmp, err := TempDir(dst)
 	if err != nil {
