@@ -32,7 +32,7 @@ endif
 export CGO_ENABLED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup build test demo vet fmt clean experiment experiment-resume bench-preprocess bench-train bench-predict bench-memory bench-serve bench-study bench-feeder bench-graph-opt
+.PHONY: setup build test demo vet fmt clean experiment experiment-resume bench-preprocess bench-train bench-predict bench-memory bench-serve bench-study bench-feeder bench-graph-opt bench-mixed-precision
 
 setup: $(STAMP) $(TFLIB)/env.mk
 
@@ -88,7 +88,7 @@ experiment-resume: build
 bench-preprocess: build
 	bash experiments/bench_preprocess.sh
 
-bench-train bench-predict bench-memory bench-serve bench-study bench-feeder bench-graph-opt: build
+bench-train bench-predict bench-memory bench-serve bench-study bench-feeder bench-graph-opt bench-mixed-precision: build
 	bash experiments/$(subst -,_,$@).sh
 
 clean:

@@ -45,6 +45,7 @@ FORMAT = 2
 # class, so copying them between models goes by class name (copy_from_emotions_model).
 OUTPUT_LAYER = "probabilities"
 BACKBONES = ("inception_resnet_v2", "vgg16", "resnet50", "resnet101", "tiny")
+MIXED_POLICIES = ("none", "mixed_float16", "mixed_bfloat16")
 SERVING_DIR = "serving-graph"
 # Go (savedmodel.Validate) accepts this range of input heights and widths.
 MIN_SIDE, MAX_SIDE = 8, 4096
@@ -120,6 +121,13 @@ def parse_args(argv):
                    help="export the XLA-compiled train_step_xla too: auto = when this machine has a GPU "
                         "(Keras' jit_compile='auto' decides the same way, at compile time), on, off")
     p.add_argument("--no-xla", action="store_true", help="same as --xla off")
+    p.add_argument("--mixed-precision", default="none", choices=MIXED_POLICIES,
+                   help="Keras dtype policy of a built model: mixed_float16 (float16 compute, loss "
+                        "scaling by Keras' LossScaleOptimizer) or mixed_bfloat16; variables and the "
+                        "output stay float32. A --from model keeps the policy it was saved with")
+    p.add_argument("--loss-scale-growth-steps", type=int, default=2000,
+                   help="mixed_float16: steps with finite gradients after which the loss scale doubles "
+                        "(Keras' LossScaleOptimizer dynamic_growth_steps)")
     p.add_argument("--cache", default="", help="directory of cached exports (empty: no cache)")
     p.add_argument("--no-cache", action="store_true", help="neither use nor fill --cache")
     return p.parse_args(argv)
@@ -218,7 +226,11 @@ def build_model(args, classes):
     x = layers.GlobalAveragePooling2D()(features)
     x = layers.Dense(args.dense, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(args.seed))(x)
     x = layers.Dropout(args.dropout, seed=args.seed)(x)
+    # Under a mixed policy the softmax runs in float32, as Keras' mixed-precision guide asks
+    # (float16 softmax and cross-entropy lose the small probabilities); its variables are
+    # float32 under every policy, so the checkpoint layout does not change.
     outputs = layers.Dense(len(classes), activation="softmax", name=OUTPUT_LAYER,
+                           dtype="float32" if args.mixed_precision != "none" else None,
                            kernel_initializer=keras.initializers.GlorotUniform(args.seed + 1))(x)
     model = keras.Model(inputs, outputs, name=f"emotions_{args.backbone}")
     if file_weights and not os.path.isdir(file_weights):
@@ -227,6 +239,24 @@ def build_model(args, classes):
         progress(f"loading backbone weights from {file_weights}")
         target.load_weights(file_weights)
     return model, file_weights if file_weights and os.path.isdir(file_weights) else None
+
+
+def build_compiled(args, classes):
+    """build_model compiled as the seed's recipe compiles it, under --mixed-precision's policy:
+    what the export traces, and what a test fits with Keras to compare Go's training with."""
+    import keras
+
+    if args.mixed_precision != "none":
+        keras.mixed_precision.set_global_policy(args.mixed_precision)
+    model, copy_src = build_model(args, classes)
+    optimizer = keras.optimizers.Adam(learning_rate=args.learning_rate)
+    if args.mixed_precision == "mixed_float16":
+        # What compile wraps it in under mixed_float16 (same name, so the same variable
+        # paths), with the growth interval the command line asked for.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer, dynamic_growth_steps=args.loss_scale_growth_steps,
+                                                        name="loss_scale_optimizer")
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+    return model, copy_src
 
 
 def copy_from_emotions_model(model, src_dir, classes):
@@ -386,7 +416,9 @@ def compiled_parts(model, lr, from_logits):
         from keras.src.losses.losses import LossFunctionWrapper  # not re-exported in keras.losses
 
         loss_fn = LossFunctionWrapper(loss_fn, reduction="sum_over_batch_size")
-    if not isinstance(optimizer._learning_rate, keras.Variable):
+    # A LossScaleOptimizer (Keras wraps the optimizer in one when compiling under
+    # mixed_float16) delegates the learning rate to the optimizer it wraps.
+    if not isinstance(getattr(optimizer, "inner_optimizer", optimizer)._learning_rate, keras.Variable):
         raise SystemExit("export: the model's optimizer uses a learning-rate schedule; Go sets the "
                          "learning rate itself (ReduceLROnPlateau): recompile with a float learning rate")
     return optimizer, loss_fn
@@ -450,7 +482,11 @@ def make_endpoints(model, optimizer, loss_fn, shape, n_classes, logits):
             loss = loss_fn(labels, out, sample_weight=sample_weights)
             if model.losses:
                 loss = loss + tf.add_n(model.losses)
-        grads = tape.gradient(loss, model.trainable_variables)
+            # The loss scale of a LossScaleOptimizer (mixed_float16), the identity otherwise;
+            # its apply_gradients unscales, skips a step whose gradients are not finite and
+            # adapts the scale, as in Keras' own train_step.
+            scaled = optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         hit = tf.cast(tf.equal(tf.argmax(out, 1), tf.argmax(labels, 1)), tf.float32)
         accuracy = tf.math.divide_no_nan(tf.reduce_sum(hit * sample_weights), tf.reduce_sum(sample_weights))
@@ -701,6 +737,9 @@ def main(argv):
         import numpy as np
         import tensorflow as tf
     keras.utils.set_random_seed(args.seed)
+    if args.mixed_precision != "none" and args.from_model:
+        raise SystemExit("export: --mixed-precision is for built models; a --from model keeps "
+                         "the dtype policy it was saved with")
 
     copy_src = None
     with Phase("build the model"):
@@ -715,10 +754,8 @@ def main(argv):
                 raise SystemExit(f"export: --input-size {size}: must be {MIN_SIDE}..{MAX_SIDE}")
             shape, output = (size, size, 3), "probabilities"
             progress(f"building {args.backbone} {size}x{size}, {len(classes)} classes, weights={args.weights}")
-            model, copy_src = build_model(args, classes)
+            model, copy_src = build_compiled(args, classes)
             backbone = args.backbone
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate),
-                          loss="categorical_crossentropy", metrics=["accuracy"])
         norm = normalization(args, backbone, shape[2])
         if copy_src:
             copy_from_emotions_model(model, copy_src, classes)
@@ -773,6 +810,8 @@ def main(argv):
             keras_version=keras.__version__,
             source=os.path.abspath(args.from_model) if args.from_model else "",
             signatures={n: n for n in train_names},
+            mixed_precision=model.dtype_policy.name if model.dtype_policy.name.startswith("mixed_") else "",
+            loss_scale=type(optimizer).__name__ == "LossScaleOptimizer",
             serving=dict(dir=SERVING_DIR, key_map=f"{SERVING_DIR}/key_map.json",
                          graph=f"{SERVING_DIR}/graph.pb", object_graph=f"{SERVING_DIR}/object_graph.pb"),
             params=int(sum(int(np.prod(v.shape)) for v in model.weights)),

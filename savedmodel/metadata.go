@@ -80,6 +80,12 @@ type Metadata struct {
 	// Serving names what `emotions export` builds the serving-only SavedModel from.
 	Serving *ServingInfo `json:"serving,omitempty"`
 	Params  int64        `json:"params,omitempty"`
+	// MixedPrecision is the Keras dtype policy the model computes under, "mixed_float16" or
+	// "mixed_bfloat16" (variables and outputs float32); "" is float32 throughout.
+	MixedPrecision string `json:"mixed_precision,omitempty"`
+	// LossScale: the optimizer is Keras' LossScaleOptimizer (mixed_float16); its dynamic
+	// scale is an optimizer variable, saved and resumed with the others.
+	LossScale bool `json:"loss_scale,omitempty"`
 }
 
 // PixelsPerImage is the number of floats of one input image: height x width x channels.

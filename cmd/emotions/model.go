@@ -38,6 +38,8 @@ func newModelCommand() *cli.Command {
 			&cli.IntFlag{Name: "dense", Value: 64, Usage: "units of the head's Dense(relu) layer"},
 			&cli.StringFlag{Name: "export-xla", Value: "auto", Usage: "also export an XLA-compiled train step: auto (when this machine has a GPU, as Keras' jit_compile=\"auto\"), on, off"},
 			&cli.BoolFlag{Name: "no-xla", Usage: "same as --export-xla off"},
+			&cli.StringFlag{Name: "mixed-precision", Value: "none", Usage: "Keras dtype policy: none (float32), mixed_float16 (float16 compute with Keras' dynamic loss scaling: GPUs with tensor cores) or mixed_bfloat16 (bfloat16 compute: TPUs, recent GPUs, CPUs with AVX512_BF16/AMX); variables and outputs stay float32"},
+			&cli.IntFlag{Name: "loss-scale-growth-steps", Value: 2000, Usage: "mixed_float16: steps with finite gradients before the loss scale doubles (Keras' LossScaleOptimizer dynamic_growth_steps)"},
 			&cli.StringFlag{Name: "model-cache", EnvVars: []string{"EMOTIONS_MODEL_CACHE"}, Value: savedmodel.DefaultModelCache(), Usage: "cache of exports: an identical new-model is a hard-linked copy; empty to disable"},
 			&cli.BoolFlag{Name: "no-cache", Usage: "export anew, without reading or filling --model-cache"},
 		},
@@ -46,7 +48,8 @@ func newModelCommand() *cli.Command {
 				"--input-size", strconv.Itoa(c.Int("input-size")), "--classes", c.String("classes"),
 				"--seed", strconv.Itoa(c.Int("seed")), "--learning-rate", strconv.FormatFloat(c.Float64("learning-rate"), 'g', -1, 64),
 				"--normalization", c.String("normalization"), "--dropout", strconv.FormatFloat(c.Float64("dropout"), 'g', -1, 64),
-				"--dense", strconv.Itoa(c.Int("dense")), "--output", c.String("output")}
+				"--dense", strconv.Itoa(c.Int("dense")), "--output", c.String("output"),
+				"--mixed-precision", c.String("mixed-precision"), "--loss-scale-growth-steps", strconv.Itoa(c.Int("loss-scale-growth-steps"))}
 			if f := c.String("from"); f != "" {
 				args = append(args, "--from", f)
 			}
@@ -97,6 +100,7 @@ type modelInfo struct {
 	Devices           []string                 `json:"devices"`
 	GPU               gpuInfo                  `json:"gpu"`
 	ServingOnlyExport bool                     `json:"serving_export_available"`
+	MixedPrecision    string                   `json:"mixed_precision,omitempty"` // the Keras dtype policy, when not float32
 }
 
 type signatureInfo struct {
@@ -142,6 +146,7 @@ func describe(m *tfgraph.Model) modelInfo {
 		Signatures: map[string]signatureInfo{}, TrainSignature: m.TrainSignature(),
 		TensorFlow: tfgraph.Version(), ExportTensorFlow: m.Meta.TFVersion, KerasVersion: m.Meta.KerasVersion,
 		Devices: m.Devices(), GPU: describeGPU(m), ServingOnlyExport: m.Meta.Serving != nil,
+		MixedPrecision: m.Meta.MixedPrecision,
 	}
 	for _, name := range m.SignatureNames() {
 		sig, _ := m.Signature(name)
@@ -172,6 +177,9 @@ func printInfo(info modelInfo) {
 	fmt.Printf("input       %dx%dx%d (%s, height x width x channels), normalisation %s; the model outputs %s\n",
 		info.InputHeight, info.InputWidth, info.Channels, color, info.Normalization.Mode, info.Output)
 	fmt.Printf("classes     %s\n", strings.Join(info.Classes, ", "))
+	if info.MixedPrecision != "" {
+		fmt.Printf("precision   %s (float32 variables and outputs)\n", info.MixedPrecision)
+	}
 	fmt.Printf("optimizer   learning rate %.6g after %d steps; train signature %s\n", info.LearningRate, info.Iterations, info.TrainSignature)
 	fmt.Printf("tensorflow  %s (exported with TF %s, Keras %s)\n", info.TensorFlow, info.ExportTensorFlow, info.KerasVersion)
 	fmt.Printf("devices     %s\n", strings.Join(info.Devices, ", "))
