@@ -91,5 +91,11 @@ bench-preprocess: build
 bench-train bench-predict bench-memory bench-serve bench-study bench-feeder bench-graph-opt bench-mixed-precision: build
 	bash experiments/$(subst -,_,$@).sh
 
+# The GPU proofs, on a machine with NVIDIA GPUs (README, "GPU"): it installs the GPU wheel
+# itself, so no setup or build first; without a GPU it says so and exits 2 at once.
+.PHONY: gpu-check
+gpu-check:
+	bash scripts/gpu_check.sh
+
 clean:
 	rm -rf $(BIN) $(TFLIB)
