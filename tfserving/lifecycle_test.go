@@ -378,6 +378,15 @@ func TestHalfWrittenGraphIsRetried(t *testing.T) {
 	ls.wantStates(t, "completed", map[string]string{"2": "START", "1": "AVAILABLE"})
 	ls.step(t, testRetry)
 	ls.wantStates(t, "retried", map[string]string{"2": "AVAILABLE"})
+
+	// Rolling back by deleting version 2: it serves until version 1 is ready again.
+	if err := os.RemoveAll(dst); err != nil {
+		t.Fatal(err)
+	}
+	ls.step(t, 0)
+	ls.wantStates(t, "version 2 deleted", map[string]string{"2": "AVAILABLE", "1": "START"})
+	ls.step(t, testSettle)
+	ls.wantStates(t, "rolled back", map[string]string{"1": "AVAILABLE"})
 }
 
 // warmupFile is a TFRecord file of PredictionLogs, one per input tensor.
