@@ -20,6 +20,8 @@ targets=(
   "./tfserving FuzzJSONTensor"        # the JSON tensor parser
   "./tfserving FuzzPredictBody"       # whole :predict bodies (parsePredictBody, decodeInputs)
   "./tfserving FuzzClassifyImageBody" # :classify_image bodies: raw, or JSON with base64
+  "./tfserving FuzzBundleIndex"       # a version's variables/variables.index (tensor-bundle table)
+  "./tfserving FuzzTFRecords"         # a version's assets.extra/tf_serving_warmup_requests framing
   "./preprocess FuzzPreprocessBytes"  # image decoding, from bytes to crop
   "./preprocess FuzzBMPDecoder"       # the project's own BMP decoder (RLE, bitfields, OS/2)
   "./preprocess FuzzTIFFDecoder"      # TIFF (strips, tiles, planar, JPEG-in-TIFF, CCITT)

@@ -311,6 +311,10 @@ func (m *Model) snapshotFetch(name string, reads map[string]string, i int) (tf.O
 	return read.Output(0), nil
 }
 
+// ReadMetaGraph parses DIR/saved_model.pb and returns its first MetaGraph (the one Load
+// serves).
+func ReadMetaGraph(dir string) (*corepb.MetaGraphDef, error) { return readMetaGraph(dir) }
+
 // readMetaGraph parses DIR/saved_model.pb and returns its first MetaGraph.
 func readMetaGraph(dir string) (*corepb.MetaGraphDef, error) {
 	path := filepath.Join(dir, "saved_model.pb")

@@ -2,8 +2,9 @@ package tfserving
 
 import (
 	"context"
+	"fmt"
+	"time"
 
-	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -12,28 +13,15 @@ import (
 // The operations both APIs offer, in TF Serving's protos; rest.go and grpc.go only convert.
 
 func (s *Server) modelStatus(spec ModelSpec) (*pb.GetModelStatusResponse, error) {
-	versions := s.models.versions()
-	if spec.Version != 0 || spec.Label != "" {
-		sv, release, err := s.models.acquire(spec)
-		if err != nil {
-			return nil, err
-		}
-		release()
-		versions = []int64{sv.version}
-	} else if spec.Name != s.models.name || len(versions) == 0 {
-		if _, _, err := s.models.acquire(spec); err != nil {
-			return nil, err
-		}
+	version, err := s.models.resolve(spec)
+	if err != nil {
+		return nil, err
 	}
-	resp := &pb.GetModelStatusResponse{}
-	for _, v := range versions {
-		resp.ModelVersionStatus = append(resp.ModelVersionStatus, &pb.ModelVersionStatus{
-			Version: v,
-			State:   pb.ModelVersionStatus_AVAILABLE,
-			Status:  &pb.StatusProto{ErrorCode: corepb.Code_OK},
-		})
+	versions, err := s.models.status(version)
+	if err != nil {
+		return nil, err
 	}
-	return resp, nil
+	return &pb.GetModelStatusResponse{ModelVersionStatus: versions}, nil
 }
 
 // modelMetadata is the version's served signatures, as GetModelMetadata's "signature_def".
@@ -76,7 +64,7 @@ func (s *Server) predict(ctx context.Context, spec ModelSpec, signature string,
 	outputs, runErr := sv.batch.submit(ctx, name, inputs)
 	if runErr != nil {
 		if codeOf(runErr) == codes.Internal {
-			s.log.Printf("model %s version %d signature %s: %v", s.models.name, sv.version, name, runErr)
+			sv.runErrors.log(s.log, time.Now(), fmt.Sprintf("model %s version %d signature %s", s.models.name, sv.version, name), runErr)
 		}
 		return nil, nil, runErr
 	}

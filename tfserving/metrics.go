@@ -1,6 +1,7 @@
 package tfserving
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,11 @@ type metrics struct {
 	rows           prometheus.Histogram
 	requestsPerRun prometheus.Histogram
 	loaded         prometheus.GaugeFunc
+
+	// The version lifecycle (lifecycle.go): each version's state, and its load attempts.
+	versionState *prometheus.GaugeVec
+	loadAttempts *prometheus.CounterVec
+	loadFailures *prometheus.CounterVec
 }
 
 func newMetrics(loadedVersions func() float64) *metrics {
@@ -45,6 +51,7 @@ func newMetrics(loadedVersions func() float64) *metrics {
 	}
 	m.registry.MustRegister(m.requests, m.errors, m.latency, m.rows, m.requestsPerRun, m.loaded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.addLifecycleMetrics()
 	return m
 }
 
@@ -60,4 +67,27 @@ func (m *metrics) observe(endpoint, code, errorCode string, start time.Time) {
 func (m *metrics) observeBatch(rows, requests int) {
 	m.rows.Observe(float64(rows))
 	m.requestsPerRun.Observe(float64(requests))
+}
+
+func (m *metrics) addLifecycleMetrics() {
+	m.versionState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "emotions_serve_model_version_state", Help: "1 for each model version's current state (START, LOADING, AVAILABLE, END), as GetModelStatus shows it; versions unloaded or forgotten have none.",
+	}, []string{"model", "version", "state"})
+	m.loadAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "emotions_serve_load_attempts_total", Help: "Attempts to bring a model version into service (check, load, warm-up).",
+	}, []string{"model"})
+	m.loadFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "emotions_serve_load_failures_total", Help: "Failed attempts to bring a model version into service, by the stage that failed: incomplete (files missing or short), load, warmup.",
+	}, []string{"model", "stage"})
+	m.registry.MustRegister(m.versionState, m.loadAttempts, m.loadFailures)
+}
+
+// setVersionState makes state the one series of the version's state gauge.
+func (m *metrics) setVersionState(model string, version int64, state string) {
+	m.forgetVersion(model, version)
+	m.versionState.WithLabelValues(model, strconv.FormatInt(version, 10), state).Set(1)
+}
+
+func (m *metrics) forgetVersion(model string, version int64) {
+	m.versionState.DeletePartialMatch(prometheus.Labels{"model": model, "version": strconv.FormatInt(version, 10)})
 }

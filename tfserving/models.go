@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	corepb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/emotions-dev/emotions/classify"
 	"github.com/emotions-dev/emotions/preprocess"
@@ -32,6 +30,7 @@ type servable struct {
 	signatures map[string]*corepb.SignatureDef // only the inference ones: see servedSignatures
 	batch      *batcher
 	refs       sync.WaitGroup // requests using it; unloading waits for them
+	runErrors  runErrorLog
 
 	maxImagePixels int64
 	classifierOnce sync.Once
@@ -39,44 +38,47 @@ type servable struct {
 	classifyErr    error
 }
 
-func loadServable(dir string, version int64, opts tfgraph.Options, batch BatchOptions, maxImagePixels int64, observe func(rows, requests int)) (*servable, error) {
-	m, err := tfgraph.Load(dir, opts)
-	if err != nil {
-		return nil, err
+// loadServable loads the version at dir once it is whole (checkComplete) and has answered
+// its warm-up requests; until then it takes no traffic. Its errors say which of the three
+// stages failed.
+func loadServable(dir string, version int64, cfg Config, observe func(rows, requests int)) (*servable, error) {
+	incomplete := func(err error) error {
+		return &loadError{stage: "incomplete", code: codes.FailedPrecondition, err: fmt.Errorf("incomplete: %w", err)}
 	}
-	sigs, err := servedSignatures(dir, m.Meta)
+	mg, err := tfgraph.ReadMetaGraph(dir)
 	if err != nil {
-		m.Close()
-		return nil, err
+		return nil, incomplete(err)
 	}
+	if err := checkComplete(dir, mg); err != nil {
+		return nil, incomplete(err)
+	}
+	m, err := tfgraph.Load(dir, cfg.Session)
+	if err != nil {
+		return nil, &loadError{stage: "load", err: err}
+	}
+	sigs := servedSignatures(mg, m.Meta)
 	if len(sigs) == 0 {
 		m.Close()
-		return nil, fmt.Errorf("%s: no %s or serve signature to serve", dir, DefaultSignature)
+		return nil, &loadError{stage: "load", code: codes.FailedPrecondition, err: fmt.Errorf("%s: no %s or serve signature to serve", dir, DefaultSignature)}
 	}
-	return &servable{version: version, model: m, signatures: sigs, batch: newBatcher(m.Run, batch, observe), maxImagePixels: maxImagePixels}, nil
+	s := &servable{version: version, model: m, signatures: sigs, batch: newBatcher(m.Run, cfg.Batch, observe), maxImagePixels: cfg.MaxImagePixels}
+	if err := s.warmUp(dir, cfg.MaxRequestBytes); err != nil {
+		s.close()
+		return nil, &loadError{stage: "warmup", err: err}
+	}
+	return s, nil
 }
 
 // servedSignatures are serving_default and the metadata's "serve" one. A training model
 // passed with --model also has train_step & co., which change the weights: never served.
-func servedSignatures(dir string, meta savedmodel.Metadata) (map[string]*corepb.SignatureDef, error) {
-	path := filepath.Join(dir, "saved_model.pb")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	var sm corepb.SavedModel
-	if err := proto.Unmarshal(raw, &sm); err != nil {
-		return nil, fmt.Errorf("%s: not a SavedModel: %w", path, err)
-	}
+func servedSignatures(mg *corepb.MetaGraphDef, meta savedmodel.Metadata) map[string]*corepb.SignatureDef {
 	out := map[string]*corepb.SignatureDef{}
-	for _, mg := range sm.GetMetaGraphs() {
-		for name, def := range mg.GetSignatureDef() {
-			if name == DefaultSignature || name == meta.Signatures["serve"] {
-				out[name] = def
-			}
+	for name, def := range mg.GetSignatureDef() {
+		if name == DefaultSignature || name == meta.Signatures["serve"] {
+			out[name] = def
 		}
 	}
-	return out, nil
+	return out
 }
 
 // signature resolves a request's signature_name ("" = serving_default).
@@ -132,7 +134,7 @@ func (s *servable) classifier(logger *log.Logger) (*classify.Classifier, error) 
 			outputs, err := s.batch.submit(ctx, name, batch)
 			if err != nil {
 				if codeOf(err) == codes.Internal {
-					logger.Printf("version %d signature %s: %v", s.version, name, err)
+					s.runErrors.log(logger, time.Now(), fmt.Sprintf("version %d signature %s", s.version, name), err)
 				}
 				return nil, err
 			}
@@ -169,8 +171,11 @@ type ModelSpec struct {
 }
 
 // registry keeps the served versions of one model in step with the disk, following TF
-// Serving's "latest" version policy: the highest Keep versions are loaded, older ones
-// unloaded once their in-flight requests finish.
+// Serving's "latest" version policy: the highest Keep versions that are whole and work are
+// served. A new version takes traffic only once its files have stopped changing, its
+// checkpoint is complete and its warm-up requests succeed (lifecycle.go); until then, and
+// when it fails, the versions already served stay in service. Older ones are unloaded once
+// a newer one is ready and their in-flight requests finish.
 type registry struct {
 	name   string
 	base   string // versions are its numbered subdirectories
@@ -180,24 +185,25 @@ type registry struct {
 	load   func(dir string, version int64) (*servable, error)
 	log    *log.Logger
 
-	mu      sync.RWMutex
-	loaded  map[int64]*servable
-	failed  map[int64]bool // versions that did not load are not retried
-	unloads sync.WaitGroup
+	clock      clock
+	settle     time.Duration // a version's files must not change for this long before it is loaded
+	retry      time.Duration // the first wait after a failed attempt; doubled after each
+	maxRetries int           // attempts on unchanged files after the first failed one
+	metrics    *metrics
+
+	syncMu   sync.Mutex // one sync at a time: New's and the poller's
+	mu       sync.RWMutex
+	loaded   map[int64]*servable
+	pending  map[int64]*versionState // versions on disk not served: waiting, loading or failed
+	orphaned int64                   // a served version gone from disk, kept until another is ready
+	unloads  sync.WaitGroup
 }
 
 // acquire returns the servable for spec; the caller must call release when done with it.
 func (r *registry) acquire(spec ModelSpec) (s *servable, release func(), err *Error) {
-	if spec.Name != r.name {
-		return nil, nil, errorf(codes.NotFound, "model %q not found: this server serves %q", spec.Name, r.name)
-	}
-	version := spec.Version
-	if spec.Label != "" {
-		v, ok := r.labels[spec.Label]
-		if !ok {
-			return nil, nil, errorf(codes.NotFound, "model %s has no version label %q (labels: %v)", r.name, spec.Label, sortedKeys(r.labels))
-		}
-		version = v
+	version, err := r.resolve(spec)
+	if err != nil {
+		return nil, nil, err
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -213,6 +219,21 @@ func (r *registry) acquire(spec ModelSpec) (s *servable, release func(), err *Er
 	}
 	s.refs.Add(1)
 	return s, s.refs.Done, nil
+}
+
+// resolve checks spec's model name and turns its label into a version (0: none asked for).
+func (r *registry) resolve(spec ModelSpec) (int64, *Error) {
+	if spec.Name != r.name {
+		return 0, errorf(codes.NotFound, "model %q not found: this server serves %q", spec.Name, r.name)
+	}
+	if spec.Label == "" {
+		return spec.Version, nil
+	}
+	v, ok := r.labels[spec.Label]
+	if !ok {
+		return 0, errorf(codes.NotFound, "model %s has no version label %q (labels: %v)", r.name, spec.Label, sortedKeys(r.labels))
+	}
+	return v, nil
 }
 
 func (r *registry) latestLocked() int64 {
@@ -239,36 +260,49 @@ func (r *registry) versions() []int64 {
 	return r.versionsLocked()
 }
 
-// sync loads new versions and unloads those the policy drops. Loading happens outside the
-// lock: requests keep being served by the old versions meanwhile, and a version that fails to
-// load leaves the previous one in service.
+// sync walks the versions on disk from the highest down until Keep of them are served: each
+// one not served yet is loaded once it is ready (settled, complete, warmed up) and skipped
+// while it is not, so an older version keeps serving meanwhile. Then the served versions the
+// policy no longer wants are unloaded. Loading happens outside the lock: requests keep being
+// served by the old versions.
 func (r *registry) sync() error {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
 	onDisk, err := r.onDisk()
 	if err != nil {
 		return err
 	}
-	for _, v := range r.toLoad(onDisk) {
-		dir := r.dir
-		if dir == "" {
-			dir = filepath.Join(r.base, fmt.Sprint(v))
+	visited := map[int64]bool{}
+	served := 0
+	for i := len(onDisk) - 1; i >= 0 && served < r.keep; i-- {
+		v := onDisk[i]
+		visited[v] = true
+		if r.isLoaded(v) || r.tryLoad(v) {
+			served++
 		}
-		start := time.Now()
-		s, err := r.load(dir, v)
-		r.mu.Lock()
-		if err != nil {
-			r.failed[v] = true
-		} else {
-			r.loaded[v] = s
-		}
-		r.mu.Unlock()
-		if err != nil {
-			r.log.Printf("model %s version %d: load failed, not retried: %v", r.name, v, err)
-			continue
-		}
-		r.log.Printf("model %s version %d: loaded from %s in %s", r.name, v, dir, time.Since(start).Round(time.Millisecond))
 	}
+	r.forget(visited)
+	r.unloadUnwanted(onDisk)
+	return nil
+}
 
-	// Serve the highest Keep versions that are both loaded and still on disk.
+func (r *registry) isLoaded(v int64) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.loaded[v] != nil
+}
+
+func (r *registry) versionDir(v int64) string {
+	if r.dir != "" {
+		return r.dir
+	}
+	return filepath.Join(r.base, fmt.Sprint(v))
+}
+
+// unloadUnwanted unloads the served versions that are not among the highest Keep both served
+// and on disk. A served version removed from disk stays while no other version is served:
+// rolling back by deleting a version swaps to the older one once that is ready.
+func (r *registry) unloadUnwanted(onDisk []int64) {
 	r.mu.Lock()
 	var candidates []int64
 	for _, v := range onDisk {
@@ -280,6 +314,11 @@ func (r *registry) sync() error {
 	for i := len(candidates) - 1; i >= 0 && len(keep) < r.keep; i-- {
 		keep[candidates[i]] = true
 	}
+	orphan := int64(0)
+	if len(keep) == 0 && len(r.loaded) > 0 {
+		orphan = r.latestLocked()
+		keep[orphan] = true
+	}
 	var dropped []*servable
 	for v, s := range r.loaded {
 		if !keep[v] {
@@ -287,16 +326,21 @@ func (r *registry) sync() error {
 			dropped = append(dropped, s)
 		}
 	}
+	announce := orphan != 0 && orphan != r.orphaned
+	r.orphaned = orphan
 	r.mu.Unlock()
+	if announce {
+		r.log.Printf("model %s version %d: removed from disk; still served until another version is ready", r.name, orphan)
+	}
 	for _, s := range dropped {
 		r.log.Printf("model %s version %d: unloading (no longer the latest, or removed)", r.name, s.version)
+		r.metrics.forgetVersion(r.name, s.version)
 		r.unloads.Add(1)
 		go func() {
 			defer r.unloads.Done()
 			s.close()
 		}()
 	}
-	return nil
 }
 
 // onDisk lists the versions present, ascending.
@@ -305,24 +349,6 @@ func (r *registry) onDisk() ([]int64, error) {
 		return []int64{1}, nil
 	}
 	return Versions(r.base)
-}
-
-// toLoad is the highest Keep versions on disk not loaded yet, skipping ones that failed.
-func (r *registry) toLoad(onDisk []int64) []int64 {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var out []int64
-	for i, n := len(onDisk)-1, 0; i >= 0 && n < r.keep; i-- {
-		v := onDisk[i]
-		if r.failed[v] {
-			continue
-		}
-		n++
-		if r.loaded[v] == nil {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // poll re-syncs with the disk every interval until ctx ends.

@@ -22,12 +22,15 @@ import (
 // protoJSON prints protos as TF Serving's REST API does: proto field names, defaults shown.
 var protoJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
 
-// Handler serves TF Serving's REST API under /v1/models/, plus /healthz and /metrics.
+// Handler serves TF Serving's REST API under /v1/models/, plus /healthz and the Prometheus
+// metrics at /metrics and at TF Serving's /monitoring/prometheus/metrics.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/models/", s.modelAPI)
 	mux.HandleFunc("/healthz", s.healthz)
-	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
+	mux.Handle("/metrics", metrics)
+	mux.Handle("/monitoring/prometheus/metrics", metrics)
 	return s.recoverHTTP(mux)
 }
 

@@ -33,7 +33,16 @@ type Config struct {
 	NumVersions   int
 	VersionLabels map[string]int64
 	Poll          time.Duration // how often ModelBase is rescanned for new versions
-	Batch         BatchOptions
+	// VersionSettle is how long a new version's files must stay unchanged (no file added,
+	// grown or touched) before it is loaded: an upload copying it file by file is waited for.
+	VersionSettle time.Duration
+	// LoadRetryInterval is the wait after a version's first failed attempt (incomplete, load
+	// or warm-up error), doubled after each further one; a change to its files also brings a
+	// new attempt. MaxLoadRetries bounds the attempts on unchanged files (TF Serving's
+	// --max_num_load_retries).
+	LoadRetryInterval time.Duration
+	MaxLoadRetries    int
+	Batch             BatchOptions
 	// MaxRequestBytes bounds one request: its REST body or gRPC message, and the tensor data
 	// it decodes to (a few bytes of protobuf can claim any shape, one JSON digit is 4 bytes
 	// of float32), summed over its inputs.
@@ -53,6 +62,8 @@ type Config struct {
 	RequestTimeout    time.Duration // from a request's arrival to its answer
 	Session           tfgraph.Options
 	Log               *log.Logger // nil: stderr
+
+	clock clock // nil: the real one; tests drive their own
 }
 
 // DefaultConfig has the flag defaults of `emotions serve`.
@@ -60,6 +71,9 @@ func DefaultConfig() Config {
 	return Config{
 		NumVersions:       1,
 		Poll:              time.Second,
+		VersionSettle:     time.Second,
+		LoadRetryInterval: 5 * time.Second,
+		MaxLoadRetries:    5,
 		Batch:             BatchOptions{MaxBatchSize: 64, Timeout: 2 * time.Millisecond, Threads: 2, MaxQueued: 1024},
 		MaxRequestBytes:   64 << 20,
 		MaxInFlight:       32,
@@ -109,20 +123,31 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: logger, admit: newAdmission(cfg.MaxInFlight), decoding: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	s.metrics = newMetrics(func() float64 { return float64(len(s.models.versions())) })
+	if cfg.clock == nil {
+		cfg.clock = realClock{}
+	}
 	s.models = &registry{
-		name:   cfg.ModelName,
-		base:   cfg.ModelBase,
-		dir:    cfg.ModelDir,
-		keep:   cfg.NumVersions,
-		labels: cfg.VersionLabels,
-		log:    logger,
-		loaded: map[int64]*servable{},
-		failed: map[int64]bool{},
+		name:       cfg.ModelName,
+		base:       cfg.ModelBase,
+		dir:        cfg.ModelDir,
+		keep:       cfg.NumVersions,
+		labels:     cfg.VersionLabels,
+		log:        logger,
+		clock:      cfg.clock,
+		settle:     max(cfg.VersionSettle, 0),
+		retry:      max(cfg.LoadRetryInterval, time.Millisecond),
+		maxRetries: max(cfg.MaxLoadRetries, 0),
+		metrics:    s.metrics,
+		loaded:     map[int64]*servable{},
+		pending:    map[int64]*versionState{},
 		load: func(dir string, version int64) (*servable, error) {
-			return loadServable(dir, version, cfg.Session, cfg.Batch, cfg.MaxImagePixels, s.metrics.observeBatch)
+			return loadServable(dir, version, cfg, s.metrics.observeBatch)
 		},
 	}
 	if err := s.models.sync(); err != nil {
+		return nil, err
+	}
+	if err := s.models.waitForSettling(); err != nil {
 		return nil, err
 	}
 	if cfg.ModelDir != "" && len(s.models.versions()) == 0 {

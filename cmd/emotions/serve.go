@@ -52,8 +52,10 @@ func serveCommand() *cli.Command {
 			"POST /v1/models/NAME[/versions/N|/labels/L]:predict ({\"instances\": ...} or {\"inputs\": ...}),\n" +
 			"and POST ...:classify_image with image bytes or {\"instances\": [{\"b64\": ...}]} (answers like\n" +
 			"`emotions predict`). gRPC: tensorflow.serving.PredictionService and ModelService. Also /healthz\n" +
-			"and /metrics (Prometheus). The highest version in BASE is served; new versions are picked up\n" +
-			"without a restart. Binds 127.0.0.1 by default: pass --host 0.0.0.0 to listen on every interface\n" +
+			"and /metrics (Prometheus; also at /monitoring/prometheus/metrics). The highest version in BASE is\n" +
+			"served; new versions are picked up without a restart, once their files have settled, their\n" +
+			"checkpoint is complete and their warm-up requests (assets.extra/tf_serving_warmup_requests, or\n" +
+			"one of zeros) pass; until then the previous version serves. Binds 127.0.0.1 by default: pass --host 0.0.0.0 to listen on every interface\n" +
 			"(TF Serving's default). SIGTERM/SIGINT finish requests in flight, then exit.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model-base", EnvVars: []string{"EMOTIONS_MODEL_BASE"}, Usage: "directory of numbered versions (from `emotions export`)"},
@@ -65,6 +67,9 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "version-labels", EnvVars: []string{"EMOTIONS_VERSION_LABELS"}, Usage: "version labels, e.g. stable=1,canary=2 (for /labels/L)"},
 			&cli.IntFlag{Name: "num-versions", Value: d.NumVersions, EnvVars: []string{"EMOTIONS_NUM_VERSIONS"}, Usage: "serve the highest N versions (TF Serving's latest policy; N>1 keeps older ones for labels)"},
 			&cli.DurationFlag{Name: "poll", Value: d.Poll, EnvVars: []string{"EMOTIONS_POLL"}, Usage: "how often BASE is scanned for new versions (0: never)"},
+			&cli.DurationFlag{Name: "version-settle", Value: d.VersionSettle, EnvVars: []string{"EMOTIONS_VERSION_SETTLE"}, Usage: "a new version is loaded once its files have not changed for this long (an upload in progress is waited for)"},
+			&cli.DurationFlag{Name: "load-retry-interval", Value: d.LoadRetryInterval, EnvVars: []string{"EMOTIONS_LOAD_RETRY_INTERVAL"}, Usage: "wait after a version fails to load (incomplete, load or warm-up error), doubled after each failure; a change to its files also brings a new attempt"},
+			&cli.IntFlag{Name: "max-load-retries", Value: d.MaxLoadRetries, EnvVars: []string{"EMOTIONS_MAX_LOAD_RETRIES"}, Usage: "retries of a failed version whose files do not change (TF Serving's --max_num_load_retries)"},
 			&cli.IntFlag{Name: "max-batch-size", Value: d.Batch.MaxBatchSize, EnvVars: []string{"EMOTIONS_MAX_BATCH_SIZE"}, Usage: "instances merged into one session run at most"},
 			&cli.DurationFlag{Name: "batch-timeout", Value: d.Batch.Timeout, EnvVars: []string{"EMOTIONS_BATCH_TIMEOUT"}, Usage: "how long a request waits for others to batch with (0: no waiting)"},
 			&cli.IntFlag{Name: "batch-threads", Value: d.Batch.Threads, EnvVars: []string{"EMOTIONS_BATCH_THREADS"}, Usage: "session runs in flight at once"},
@@ -98,6 +103,9 @@ func serveCommand() *cli.Command {
 			cfg.NumVersions = c.Int("num-versions")
 			cfg.VersionLabels = labels
 			cfg.Poll = c.Duration("poll")
+			cfg.VersionSettle = c.Duration("version-settle")
+			cfg.LoadRetryInterval = c.Duration("load-retry-interval")
+			cfg.MaxLoadRetries = c.Int("max-load-retries")
 			cfg.Batch = tfserving.BatchOptions{MaxBatchSize: c.Int("max-batch-size"), Timeout: c.Duration("batch-timeout"),
 				Threads: c.Int("batch-threads"), MaxQueued: c.Int("max-queued")}
 			cfg.MaxRequestBytes = c.Int64("max-request-bytes")
