@@ -179,6 +179,8 @@ type registry struct {
 	labels map[string]int64
 	load   func(dir string, version int64) (*servable, error)
 	log    *log.Logger
+	// unloaded is told after each version is unloaded (the server hands memory back then).
+	unloaded func()
 
 	mu      sync.RWMutex
 	loaded  map[int64]*servable
@@ -294,6 +296,9 @@ func (r *registry) sync() error {
 		go func() {
 			defer r.unloads.Done()
 			s.close()
+			if r.unloaded != nil {
+				r.unloaded()
+			}
 		}()
 	}
 	return nil
