@@ -1,6 +1,7 @@
 package tfserving
 
 import (
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,9 @@ import (
 // it (RESULTS.md, bench-serve). Runs are debounced: one, delay after the last request for one.
 type memoryReturner struct {
 	delay time.Duration
+	// mode is $EMOTIONS_SERVE_MEMORY_RETURN, for measuring what each part brings back
+	// (bench-serve): "off" does nothing, "go" only Go's heap; unset, both.
+	mode string
 	// afterRun, when set, is told of each run (tests wait on it).
 	afterRun func()
 
@@ -27,7 +31,7 @@ type memoryReturner struct {
 }
 
 func newMemoryReturner(delay time.Duration) *memoryReturner {
-	return &memoryReturner{delay: delay}
+	return &memoryReturner{delay: delay, mode: os.Getenv("EMOTIONS_SERVE_MEMORY_RETURN")}
 }
 
 // schedule asks for a run delay from now, replacing one not yet started.
@@ -44,8 +48,12 @@ func (m *memoryReturner) schedule() {
 
 // run returns Go's free heap (a collection, then every free span) and the C allocator's.
 func (m *memoryReturner) run() {
-	debug.FreeOSMemory()
-	malloc.Trim()
+	if m.mode != "off" {
+		debug.FreeOSMemory()
+	}
+	if m.mode == "" {
+		malloc.Trim()
+	}
 	m.runs.Add(1)
 	if m.afterRun != nil {
 		m.afterRun()
