@@ -130,19 +130,19 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(func() float64 { return float64(len(s.models.versions())) })
 	s.metrics.registerAdmission(s)
 	s.models = &registry{
-		name:     cfg.ModelName,
-		base:     cfg.ModelBase,
-		dir:      cfg.ModelDir,
-		keep:     cfg.NumVersions,
-		labels:   cfg.VersionLabels,
-		log:      logger,
-		loaded:   map[int64]*servable{},
-		failed:   map[int64]bool{},
-		unloaded: s.memory.schedule,
+		name:   cfg.ModelName,
+		base:   cfg.ModelBase,
+		dir:    cfg.ModelDir,
+		keep:   cfg.NumVersions,
+		labels: cfg.VersionLabels,
+		log:    logger,
+		loaded: map[int64]*servable{},
+		failed: map[int64]bool{},
 		load: func(dir string, version int64) (*servable, error) {
 			return loadServable(dir, version, cfg.Session, cfg.Batch, cfg.MaxImagePixels, s.metrics.observeBatch)
 		},
 	}
+	s.models.unloaded = s.memory.schedule
 	if err := s.models.sync(); err != nil {
 		return nil, err
 	}
