@@ -12,6 +12,8 @@
 #   swaps: BENCH_SWAPS (50) versions of a ResNet50 export (~92 MB of variables, input
 #     BENCH_SWAP_SIZE=32 px, random init) swapped in under a polling server: goal RSS after the
 #     last within 1.15x RSS after the first. BENCH_BURST=0 / BENCH_SWAPS=0 skip them.
+#   EMOTIONS_SERVE_MEMORY_RETURN=off (nothing) or go (Go's heap only) in the environment shows
+#   what the server's memory return after bursts and unloads brings back (unset: all of it).
 # Goal: batching makes 32 clients' throughput >= 3x one client's. The last line is one JSON
 # object.
 BENCH_BACKBONE=${BENCH_BACKBONE:-inception_resnet_v2}
