@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -120,6 +121,15 @@ func (a *grpcAPI) Predict(ctx context.Context, req *pb.PredictRequest) (*pb.Pred
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	// grpc-go has read and unmarshalled the message by now (the tap bounds how many at once):
+	// what the reservation bounds is its decoding, the batch and the session's copies.
+	size := int64(proto.Size(req))
+	a.s.metrics.requestBytes.Observe(float64(size))
+	res, rerr := a.s.budget.reserve(ctx, size)
+	if rerr != nil {
+		return nil, rerr
+	}
+	defer res.release()
 	outputs, spec, err := a.s.predict(ctx, specFromProto(req.GetModelSpec()), req.GetModelSpec().GetSignatureName(),
 		func(name string, sv *servable) (map[string]rawTensor, *Error) {
 			_, sig, _ := sv.signature(name)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"slices"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -69,7 +71,8 @@ func (b *tensorBudget) exceeded(input string, what string) *Error {
 // memory then stays within about max-in-flight x a few times --max-request-bytes. It never
 // waits: a request beyond the bound is refused at once, as a full batch queue is.
 type admission struct {
-	slots chan struct{}
+	slots       chan struct{}
+	refusedHook func() // counts refusals (metrics)
 }
 
 func newAdmission(n int) *admission {
@@ -87,7 +90,169 @@ func (a *admission) enter() (release func()) {
 }
 
 func (a *admission) busy() *Error {
+	if a.refusedHook != nil {
+		a.refusedHook()
+	}
 	return errorf(codes.ResourceExhausted, "server busy: %d requests in progress (--max-in-flight); retry later", cap(a.slots))
+}
+
+// inFlight is how many requests hold a slot now.
+func (a *admission) inFlight() int { return len(a.slots) }
+
+// memoryBudget bounds the bytes of the requests in progress (--max-request-memory), as
+// admission bounds their number: a request reserves its size before its body or tensors are
+// read or decoded, and gives it back when answered. A request that does not fit waits in
+// FIFO order for at most wait, then is refused: a burst of large requests is served at the
+// rate the budget allows, the rest told at once to retry, instead of all of them being
+// decoded together on a few cores and all timing out. FIFO also means a large request is
+// never passed over forever by small ones that would fit before it.
+type memoryBudget struct {
+	max  int64
+	wait time.Duration
+	// drained runs (on its own goroutine) when the reservations fall back to zero after at
+	// least drainAfter bytes were reserved since it last ran: the end of a burst, when the
+	// memory its requests took can be handed back to the system.
+	drained    func()
+	drainAfter int64
+
+	mu          sync.Mutex
+	used        int64
+	queue       []*budgetWaiter
+	sinceDrain  int64
+	refusedHook func() // counts refusals (metrics)
+}
+
+type budgetWaiter struct {
+	n       int64
+	granted chan struct{} // closed when the bytes are the waiter's
+	ok      bool          // under memoryBudget.mu: granted
+}
+
+// reservation is bytes a request holds; release gives them back (once, whatever the path).
+type reservation struct {
+	b *memoryBudget
+	n int64
+}
+
+func newMemoryBudget(max int64, wait time.Duration) *memoryBudget {
+	return &memoryBudget{max: max, wait: wait}
+}
+
+// reserve takes n bytes (at most the budget: a larger n is charged the whole budget),
+// waiting up to b.wait behind the requests queued before it. It fails with
+// RESOURCE_EXHAUSTED when the wait runs out, or with ctx's error when ctx ends first.
+func (b *memoryBudget) reserve(ctx context.Context, n int64) (*reservation, *Error) {
+	w := b.enqueue(n)
+	return b.await(ctx, w)
+}
+
+// enqueue grants n bytes at once if no one waits before it and they fit, or queues it.
+func (b *memoryBudget) enqueue(n int64) *budgetWaiter {
+	w := &budgetWaiter{n: min(max(n, 0), b.max), granted: make(chan struct{})}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.queue = append(b.queue, w)
+	b.grantLocked()
+	return w
+}
+
+func (b *memoryBudget) await(ctx context.Context, w *budgetWaiter) (*reservation, *Error) {
+	select {
+	case <-w.granted:
+		return &reservation{b: b, n: w.n}, nil
+	default:
+	}
+	var expired <-chan time.Time
+	if b.wait > 0 {
+		timer := time.NewTimer(b.wait)
+		defer timer.Stop()
+		expired = timer.C
+	} else {
+		closed := make(chan time.Time)
+		close(closed)
+		expired = closed
+	}
+	select {
+	case <-w.granted:
+		return &reservation{b: b, n: w.n}, nil
+	case <-expired:
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	if w.ok { // granted while the wait ended: give the bytes back
+		b.mu.Unlock()
+		(&reservation{b: b, n: w.n}).release()
+	} else {
+		b.queue = slices.DeleteFunc(b.queue, func(q *budgetWaiter) bool { return q == w })
+		b.grantLocked() // it may have held back smaller ones queued after it
+		b.mu.Unlock()
+	}
+	if ctx.Err() != nil {
+		return nil, contextError(ctx)
+	}
+	if b.refusedHook != nil {
+		b.refusedHook()
+	}
+	return nil, errorf(codes.ResourceExhausted, "server busy: requests in progress hold the %d bytes of --max-request-memory and this one (%d bytes) waited %s for its turn; retry later",
+		b.max, w.n, b.wait)
+}
+
+// grantLocked admits queued waiters in order while the first one fits.
+func (b *memoryBudget) grantLocked() {
+	for len(b.queue) > 0 && b.used+b.queue[0].n <= b.max {
+		w := b.queue[0]
+		b.queue = b.queue[1:]
+		b.used += w.n
+		b.sinceDrain += w.n
+		w.ok = true
+		close(w.granted)
+	}
+}
+
+// shrink gives back what the request turned out not to need (a chunked body reserves
+// --max-request-bytes until its size is known).
+func (r *reservation) shrink(to int64) {
+	if r == nil || to >= r.n {
+		return
+	}
+	r.b.give(r.n - max(to, 0))
+	r.n = max(to, 0)
+}
+
+// release gives the bytes back; it may be called again (deferred beside an earlier call).
+func (r *reservation) release() {
+	if r == nil || r.n == 0 {
+		return
+	}
+	r.b.give(r.n)
+	r.n = 0
+}
+
+func (b *memoryBudget) give(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.grantLocked()
+	drained := b.used == 0 && b.drained != nil && b.sinceDrain >= b.drainAfter
+	if drained {
+		b.sinceDrain = 0
+	}
+	b.mu.Unlock()
+	if drained {
+		go b.drained()
+	}
+}
+
+// reserved is the bytes held now; waiting the requests queued for them.
+func (b *memoryBudget) reserved() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+func (b *memoryBudget) waiting() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
 }
 
 // grpcTap admits a gRPC stream before its message is read (grpc-go reads the whole

@@ -22,6 +22,13 @@ type metrics struct {
 	versionState *prometheus.GaugeVec
 	loadAttempts *prometheus.CounterVec
 	loadFailures *prometheus.CounterVec
+	// Admission and memory (registerAdmission).
+	inFlight      prometheus.GaugeFunc
+	queued        []prometheus.GaugeFunc
+	requestBytes  prometheus.Histogram
+	reservedBytes prometheus.GaugeFunc
+	refused       *prometheus.CounterVec
+	memoryReturns prometheus.CounterFunc
 }
 
 func newMetrics(loadedVersions func() float64) *metrics {
@@ -90,4 +97,34 @@ func (m *metrics) setVersionState(model string, version int64, state string) {
 
 func (m *metrics) forgetVersion(model string, version int64) {
 	m.versionState.DeletePartialMatch(prometheus.Labels{"model": model, "version": strconv.FormatInt(version, 10)})
+}
+
+// registerAdmission adds the gauges of what the server holds and the count of what it refused.
+func (m *metrics) registerAdmission(s *Server) {
+	m.inFlight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "emotions_serve_in_flight_requests", Help: "Predict requests being read, decoded, queued or run (--max-in-flight).",
+	}, func() float64 { return float64(s.admit.inFlight()) })
+	queueDepth := func(stage string, depth func() int) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "emotions_serve_queue_depth", ConstLabels: prometheus.Labels{"stage": stage},
+			Help: "Waiting now: requests for --max-request-memory (stage admission), requests or row chunks of one for a batch (stage batch).",
+		}, func() float64 { return float64(depth()) })
+	}
+	m.queued = []prometheus.GaugeFunc{queueDepth("admission", s.budget.waiting), queueDepth("batch", func() int { return s.models.batchQueued() })}
+	m.requestBytes = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "emotions_serve_request_bytes", Help: "Size of predict requests: REST bodies and gRPC messages.",
+		Buckets: prometheus.ExponentialBuckets(1024, 4, 11), // 1 KiB .. 1 GiB
+	})
+	m.reservedBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "emotions_serve_reserved_bytes", Help: "Bytes of --max-request-memory reserved by requests in progress.",
+	}, func() float64 { return float64(s.budget.reserved()) })
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "emotions_serve_admission_refused_total", Help: "Requests refused before being read, by the limit: in_flight (--max-in-flight), memory (--max-request-memory).",
+	}, []string{"limit"})
+	m.memoryReturns = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "emotions_serve_memory_returns_total", Help: "Times freed memory was handed back to the system (after an unload or a burst of large requests).",
+	}, func() float64 { return float64(s.memory.runs.Load()) })
+	m.registry.MustRegister(m.inFlight, m.queued[0], m.queued[1], m.requestBytes, m.reservedBytes, m.refused, m.memoryReturns)
+	s.budget.refusedHook = func() { m.refused.WithLabelValues("memory").Inc() }
+	s.admit.refusedHook = func() { m.refused.WithLabelValues("in_flight").Inc() }
 }

@@ -184,6 +184,8 @@ type registry struct {
 	labels map[string]int64
 	load   func(dir string, version int64) (*servable, error)
 	log    *log.Logger
+	// unloaded is told after each version is unloaded (the server hands memory back then).
+	unloaded func()
 
 	clock      clock
 	settle     time.Duration // a version's files must not change for this long before it is loaded
@@ -339,6 +341,9 @@ func (r *registry) unloadUnwanted(onDisk []int64) {
 		go func() {
 			defer r.unloads.Done()
 			s.close()
+			if r.unloaded != nil {
+				r.unloaded()
+			}
 		}()
 	}
 }

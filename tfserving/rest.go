@@ -122,11 +122,19 @@ func (s *Server) modelAPI(w http.ResponseWriter, r *http.Request) {
 		defer release()
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
-		if endpoint == "predict" {
-			body, err = s.restPredict(ctx, w, r, rt.spec)
-		} else {
-			body, err = s.restClassifyImage(ctx, w, r, rt.spec)
+		res, rerr := s.reserveBody(r)
+		if rerr != nil {
+			err = rerr
+			break
 		}
+		defer res.release() // on a panic too
+		if endpoint == "predict" {
+			body, err = s.restPredict(ctx, w, r, rt.spec, res)
+		} else {
+			body, err = s.restClassifyImage(ctx, w, r, rt.spec, res)
+		}
+		// Before the answer goes out: a client that has it finds the budget given back.
+		res.release()
 	default:
 		endpoint = "unknown"
 		err = errorf(codes.InvalidArgument, "unsupported verb :%s: this server answers :predict and :classify_image", rt.verb)
@@ -182,8 +190,8 @@ func (s *Server) restMetadata(spec ModelSpec) ([]byte, error) {
 	})
 }
 
-func (s *Server) restPredict(ctx context.Context, w http.ResponseWriter, r *http.Request, spec ModelSpec) ([]byte, error) {
-	raw, err := s.readBody(r)
+func (s *Server) restPredict(ctx context.Context, w http.ResponseWriter, r *http.Request, spec ModelSpec, res *reservation) ([]byte, error) {
+	raw, err := s.readBody(r, res)
 	if err != nil {
 		return nil, err
 	}
@@ -210,8 +218,8 @@ func (s *Server) restPredict(ctx context.Context, w http.ResponseWriter, r *http
 // restClassifyImage takes photos (a raw image body, or JSON {"instances": [{"b64": ...}]}),
 // preprocesses them as `emotions predict` does and answers a list of Prediction objects. A
 // photo that cannot be read gets its own error; the others are still classified.
-func (s *Server) restClassifyImage(ctx context.Context, w http.ResponseWriter, r *http.Request, spec ModelSpec) ([]byte, error) {
-	raw, err := s.readBody(r)
+func (s *Server) restClassifyImage(ctx context.Context, w http.ResponseWriter, r *http.Request, spec ModelSpec, res *reservation) ([]byte, error) {
+	raw, err := s.readBody(r, res)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,14 @@ type Config struct {
 	// gRPC together; beyond it a request is refused at once. Memory stays within about
 	// MaxInFlight x 4 x MaxRequestBytes above the model's own (README, "Limits").
 	MaxInFlight int
+	// MaxRequestMemory bounds the bytes of the requests in progress, REST bodies and gRPC
+	// messages together: each reserves its size (a REST body its Content-Length, a chunked one
+	// MaxRequestBytes until read) before it is read or decoded. One that does not fit waits
+	// in FIFO order for AdmissionWait, then is refused (429 / RESOURCE_EXHAUSTED). It is at
+	// least MaxRequestBytes; below MaxInFlight x MaxRequestBytes it is what bounds the memory
+	// requests take: about 4 x MaxRequestMemory (README, "Limits").
+	MaxRequestMemory int64
+	AdmissionWait    time.Duration
 	// MaxImagePixels: :classify_image refuses images whose header declares more pixels.
 	MaxImagePixels int64
 	// ReadHeaderTimeout bounds a REST request's headers and a gRPC connection's handshake;
@@ -77,6 +85,8 @@ func DefaultConfig() Config {
 		Batch:             BatchOptions{MaxBatchSize: 64, Timeout: 2 * time.Millisecond, Threads: 2, MaxQueued: 1024},
 		MaxRequestBytes:   64 << 20,
 		MaxInFlight:       32,
+		MaxRequestMemory:  256 << 20,
+		AdmissionWait:     500 * time.Millisecond,
 		MaxImagePixels:    preprocess.DefaultMaxPixels,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -95,6 +105,8 @@ type Server struct {
 	metrics *metrics
 	log     *log.Logger
 	admit   *admission
+	budget  *memoryBudget
+	memory  *memoryReturner
 	// decoding bounds the images being decoded at once: a photo of --max-image-pixels takes
 	// ~10 bytes a pixel while it is decoded, and more decoders than cores add no speed.
 	decoding chan struct{}
@@ -121,11 +133,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxRequestBytes <= 0 {
 		return nil, fmt.Errorf("max request bytes %d: must be positive", cfg.MaxRequestBytes)
 	}
-	s := &Server{cfg: cfg, log: logger, admit: newAdmission(cfg.MaxInFlight), decoding: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	if cfg.MaxRequestMemory < cfg.MaxRequestBytes {
+		return nil, fmt.Errorf("max request memory %d: must be at least max request bytes (%d), or a request of that size could never be admitted", cfg.MaxRequestMemory, cfg.MaxRequestBytes)
+	}
+	s := &Server{cfg: cfg, log: logger, admit: newAdmission(cfg.MaxInFlight), decoding: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		budget: newMemoryBudget(cfg.MaxRequestMemory, cfg.AdmissionWait), memory: newMemoryReturner(memoryReturnDelay)}
+	// A burst is over when the reservations fall to zero after a maximum-size request's worth
+	// of bytes: light traffic of small requests does not return memory after every request.
+	s.budget.drained, s.budget.drainAfter = s.memory.schedule, cfg.MaxRequestBytes
 	s.metrics = newMetrics(func() float64 { return float64(len(s.models.versions())) })
 	if cfg.clock == nil {
 		cfg.clock = realClock{}
 	}
+	s.metrics.registerAdmission(s)
 	s.models = &registry{
 		name:       cfg.ModelName,
 		base:       cfg.ModelBase,
@@ -144,6 +164,7 @@ func New(cfg Config) (*Server, error) {
 			return loadServable(dir, version, cfg, s.metrics.observeBatch)
 		},
 	}
+	s.models.unloaded = s.memory.schedule
 	if err := s.models.sync(); err != nil {
 		return nil, err
 	}
@@ -207,6 +228,7 @@ func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
 		err = fmt.Errorf("shutdown: %w", shutErr)
 	}
 	s.models.closeAll()
+	s.memory.stop()
 	return err
 }
 
@@ -237,9 +259,42 @@ func ParseVersionLabels(s string) (map[string]int64, error) {
 	return out, nil
 }
 
+// memoryReturnDelay: memory is returned this long after the last unload or drained burst.
+const memoryReturnDelay = 2 * time.Second
+
+// reserveBody reserves a REST body's memory before it is read: its Content-Length, or
+// --max-request-bytes when chunked (readBody shrinks that to the size read). A declared
+// length over the limit reserves nothing: readBody refuses it from the header.
+func (s *Server) reserveBody(r *http.Request) (*reservation, error) {
+	n := r.ContentLength
+	if n >= 0 {
+		s.metrics.requestBytes.Observe(float64(n))
+	}
+	if n > s.cfg.MaxRequestBytes {
+		return nil, nil
+	}
+	if n < 0 {
+		n = s.cfg.MaxRequestBytes
+	}
+	res, err := s.budget.reserve(r.Context(), n)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
 // readBody reads a body of at most --max-request-bytes: a larger one is refused with 413,
 // from its Content-Length when it declares one, before anything is read.
-func (s *Server) readBody(r *http.Request) ([]byte, error) {
+func (s *Server) readBody(r *http.Request, res *reservation) ([]byte, error) {
+	buf, err := s.readBodyBytes(r)
+	if err == nil && r.ContentLength < 0 { // chunked: its size is known now
+		res.shrink(int64(len(buf)))
+		s.metrics.requestBytes.Observe(float64(len(buf)))
+	}
+	return buf, err
+}
+
+func (s *Server) readBodyBytes(r *http.Request) ([]byte, error) {
 	limit := s.cfg.MaxRequestBytes
 	tooLarge := &Error{Code: codes.ResourceExhausted, HTTP: http.StatusRequestEntityTooLarge,
 		Msg: fmt.Sprintf("request body larger than %d bytes (--max-request-bytes)", limit)}

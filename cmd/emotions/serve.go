@@ -77,6 +77,9 @@ func serveCommand() *cli.Command {
 			&cli.Int64Flag{Name: "max-request-bytes", Aliases: []string{"max-body-bytes"}, Value: d.MaxRequestBytes, EnvVars: []string{"EMOTIONS_MAX_REQUEST_BYTES", "EMOTIONS_MAX_BODY_BYTES"},
 				Usage: "largest request body (REST) or message (gRPC), beyond: 413 / RESOURCE_EXHAUSTED; also the most tensor data a request may decode to, beyond: 400 / INVALID_ARGUMENT"},
 			&cli.IntFlag{Name: "max-in-flight", Value: d.MaxInFlight, EnvVars: []string{"EMOTIONS_MAX_IN_FLIGHT"}, Usage: "requests being read, decoded, queued or run at once (REST and gRPC); beyond: 429 / RESOURCE_EXHAUSTED"},
+			&cli.Int64Flag{Name: "max-request-memory", Value: d.MaxRequestMemory, EnvVars: []string{"EMOTIONS_MAX_REQUEST_MEMORY"},
+				Usage: "bytes of requests in progress at once, REST bodies and gRPC messages (at least --max-request-bytes); a request waits its turn for --admission-wait, then: 429 / RESOURCE_EXHAUSTED"},
+			&cli.DurationFlag{Name: "admission-wait", Value: d.AdmissionWait, EnvVars: []string{"EMOTIONS_ADMISSION_WAIT"}, Usage: "how long a request waits in FIFO order for --max-request-memory before it is refused (0: refused at once)"},
 			&cli.Int64Flag{Name: "max-image-pixels", Value: d.MaxImagePixels, EnvVars: []string{"EMOTIONS_MAX_IMAGE_PIXELS"}, Usage: ":classify_image refuses images declaring more pixels (a per-image error)"},
 			&cli.DurationFlag{Name: "read-header-timeout", Value: d.ReadHeaderTimeout, EnvVars: []string{"EMOTIONS_READ_HEADER_TIMEOUT"}, Usage: "time for a REST request's headers or a gRPC connection's handshake; beyond: connection closed"},
 			&cli.DurationFlag{Name: "read-timeout", Value: d.ReadTimeout, EnvVars: []string{"EMOTIONS_READ_TIMEOUT"}, Usage: "time for a whole REST request (beyond: 408) or a gRPC message to arrive"},
@@ -89,6 +92,9 @@ func serveCommand() *cli.Command {
 			}
 			if c.Int64("max-request-bytes") <= 0 || c.Int("max-in-flight") < 1 {
 				return usageError("--max-request-bytes and --max-in-flight must be positive")
+			}
+			if c.Int64("max-request-memory") < c.Int64("max-request-bytes") {
+				return usageError("--max-request-memory (%d) must be at least --max-request-bytes (%d)", c.Int64("max-request-memory"), c.Int64("max-request-bytes"))
 			}
 			labels, err := tfserving.ParseVersionLabels(c.String("version-labels"))
 			if err != nil {
@@ -110,6 +116,8 @@ func serveCommand() *cli.Command {
 				Threads: c.Int("batch-threads"), MaxQueued: c.Int("max-queued")}
 			cfg.MaxRequestBytes = c.Int64("max-request-bytes")
 			cfg.MaxInFlight = c.Int("max-in-flight")
+			cfg.MaxRequestMemory = c.Int64("max-request-memory")
+			cfg.AdmissionWait = c.Duration("admission-wait")
 			cfg.MaxImagePixels = c.Int64("max-image-pixels")
 			cfg.ReadHeaderTimeout = c.Duration("read-header-timeout")
 			cfg.ReadTimeout = c.Duration("read-timeout")

@@ -29,8 +29,32 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "time per client count")
 	inputs := flag.Int("inputs", 64, "distinct request bodies (one image each)")
 	warmup := flag.Duration("warmup", 3*time.Second, "unmeasured load first (TensorFlow's first runs of each batch size are slow)")
+	mode := flag.String("mode", "throughput", "throughput (the client levels above), swaps (version swaps under a polling server) or burst (concurrent maximum-size bodies)")
+	pid := flag.Int("pid", 0, "the server's process id (swaps, burst: its RSS is read from /proc)")
+	base := flag.String("base", "", "swaps: the served model base, holding version 1")
+	count := flag.Int("n", 50, "swaps: versions to swap in; burst: concurrent requests")
+	bodyBytes := flag.Int64("bytes", 64<<20, "burst: each body is just under this size (the server's --max-request-bytes)")
+	settle := flag.Duration("settle", 10*time.Second, "swaps: wait before reading RSS; burst: wait after the burst before reading RSS")
 	flag.Parse()
-	if err := run(*url, *model, *levels, *duration, *warmup, *inputs); err != nil {
+	var err error
+	switch *mode {
+	case "throughput":
+		err = run(*url, *model, *levels, *duration, *warmup, *inputs)
+	case "swaps", "burst":
+		var out map[string]any
+		if *mode == "swaps" {
+			out, err = swaps(*url, *base, *count, *pid, *settle)
+		} else {
+			out, err = burst(*url, *model, *count, *bodyBytes, *pid, *settle)
+		}
+		if err == nil {
+			line, _ := json.Marshal(out)
+			fmt.Println(string(line))
+		}
+	default:
+		err = fmt.Errorf("--mode %q: want throughput, swaps or burst", *mode)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchserve:", err)
 		os.Exit(1)
 	}
