@@ -260,6 +260,7 @@ func TestMemoryReturnedOnUnload(t *testing.T) {
 	cfg.ModelName = "emo"
 	cfg.ModelBase = base
 	cfg.Poll = 0
+	cfg.VersionSettle = 0 // version 2 is complete when sync sees it: load it at once
 	cfg.Log = log.New(testWriter{t}, "", 0)
 	srv, err := New(cfg)
 	if err != nil {
