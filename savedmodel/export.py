@@ -27,6 +27,7 @@ every argument, the content of --from/--weights files, the TensorFlow/Keras/NumP
 versions): an identical export is then a hard-linked copy of the cached one.
 """
 import argparse
+import contextlib
 import gc
 import hashlib
 import json
@@ -128,6 +129,11 @@ def parse_args(argv):
     p.add_argument("--loss-scale-growth-steps", type=int, default=2000,
                    help="mixed_float16: steps with finite gradients after which the loss scale doubles "
                         "(Keras' LossScaleOptimizer dynamic_growth_steps)")
+    p.add_argument("--replicas", default="auto",
+                   help="also export train_step_replicas_N, evaluate_replicas_N and sync_replicas_N: "
+                        "the step as N towers (one per device, each on 1/N of the batch, gradients "
+                        "summed and applied once), as Keras fit under MirroredStrategy; auto = the "
+                        "GPUs this machine has when more than one; 1: none")
     p.add_argument("--cache", default="", help="directory of cached exports (empty: no cache)")
     p.add_argument("--no-cache", action="store_true", help="neither use nor fill --cache")
     return p.parse_args(argv)
@@ -455,7 +461,70 @@ def want_xla(args):
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def make_endpoints(model, optimizer, loss_fn, shape, n_classes, logits):
+def replica_signatures(replicas):
+    """The signature names of the N-tower step (none for one replica)."""
+    if replicas < 2:
+        return []
+    return [f"{n}_replicas_{replicas}" for n in ("train_step", "evaluate", "sync")]
+
+
+def replica_locals(model, replicas):
+    """What MirroredStrategy keeps one copy of per replica and updates locally: Keras creates
+    BatchNormalization's moving_mean/moving_variance and the Dropout seed state with
+    aggregation "none", and an assign in replica context then updates only that replica's
+    copy (measured with Keras 3.15.1 / TF 2.18: after one step on 2 devices the two copies of
+    a moving_mean differ; the weights do not). Reads (evaluate) use the replica's own copy;
+    saving and get_weights use replica 0's; a restore sets every copy to the saved value.
+
+    So replica 0 is the model's own variable and replicas 1..N-1 get a shadow tf.Variable each
+    (named replica_R/PATH): a tower traces with its shadows swapped in (on_replica).
+    Returns (the model's per-replica variables, [shadow map per replica 1..N-1])."""
+    import tensorflow as tf
+
+    local = [v for v in model.variables if not v.trainable and v.aggregation == "none"]
+    shadows = []
+    with tf.init_scope():
+        for r in range(1, replicas):
+            shadows.append({id(v): tf.Variable(v._value.numpy(), trainable=False, name=f"replica_{r}/{v.path}")
+                            for v in local})
+    return local, shadows
+
+
+@contextlib.contextmanager
+def on_replica(local, shadow):
+    """Traces the model with the shadow copies of local (None: the model's own) in place of
+    its variables, so the ops traced read and update that replica's copy."""
+    saved = [v._value for v in local]
+    try:
+        if shadow is not None:
+            for v in local:
+                v._value = shadow[id(v)]
+        yield
+    finally:
+        for v, value in zip(local, saved):
+            v._value = value
+
+
+def want_replicas(args):
+    """--replicas as a number: auto is the GPU count of this machine (1 without GPUs), as
+    MirroredStrategy() takes every GPU it sees."""
+    if args.replicas != "auto":
+        try:
+            n = int(args.replicas)
+        except ValueError:
+            raise SystemExit(f"export: --replicas {args.replicas!r}: want auto or a number")
+        if n < 1:
+            raise SystemExit(f"export: --replicas {n}: want 1 or more")
+        return n
+    if tensorflow_has_no_gpu_build():
+        return 1
+    import tensorflow as tf
+
+    return max(1, len(tf.config.list_physical_devices("GPU")))
+
+
+def make_endpoints(model, optimizer, loss_fn, shape, n_classes, logits, local=(), shadows=()):
+    """The signatures' functions; with shadows (replica_locals) the N-tower ones too."""
     import keras
     import tensorflow as tf
 
@@ -508,12 +577,77 @@ def make_endpoints(model, optimizer, loss_fn, shape, n_classes, logits):
     def get_state():
         return {"learning_rate": tf.identity(optimizer.learning_rate), "iterations": tf.cast(optimizer.iterations, tf.int64)}
 
+    # The N-tower step. Towers are placed with "/device:*:R": no device type, so the placer
+    # picks the R-th device of the best type the session has (GPU:R on a GPU machine, CPU:R
+    # with --cpu-devices N), and a session with fewer devices still runs it (functions are
+    # placed softly: measured, a 1-CPU session runs every tower on CPU:0). Nothing that is
+    # restored or served names a device.
+    replicas = len(shadows) + 1
+
+    def towers(*tensors):
+        """Splits the batch as tf.distribute does (replica R gets n//N, +1 while R < n%N) and
+        yields (replica, its slices) with the replica's device and variable copies in scope."""
+        n = tf.shape(tensors[0])[0]
+        sizes = [n // replicas + tf.cast(r < n % replicas, tf.int32) for r in range(replicas)]
+        parts = [tf.split(t, sizes) for t in tensors]
+        for r in range(replicas):
+            with tf.device(f"/device:*:{r}"), on_replica(local, shadows[r - 1] if r else None):
+                yield r, [p[r] for p in parts]
+
+    def train_step_replicas(images, labels, sample_weights):
+        # As Keras 3 fit under MirroredStrategy: each replica's loss is divided by the number
+        # of replicas (scale_loss_for_distribution; loss_fn cannot see a strategy here, so it
+        # is done explicitly), the gradients summed over replicas and applied once. The logged
+        # loss is the replicas' unscaled losses weighted by their batch sizes (Keras' loss
+        # tracker), the accuracy over the whole batch.
+        grads, losses, hits, sizes = None, [], [], []
+        for _, (x, y, w) in towers(images, labels, sample_weights):
+            with tf.GradientTape() as tape:
+                out = model(x, training=True)
+                loss = loss_fn(y, out, sample_weight=w)
+                if model.losses:
+                    loss = loss + tf.add_n(model.losses)
+                scaled = optimizer.scale_loss(loss * (1.0 / replicas))
+            g = tape.gradient(scaled, model.trainable_variables)
+            grads = g if grads is None else [a + b for a, b in zip(grads, g)]
+            size = tf.cast(tf.shape(x)[0], tf.float32)
+            losses.append(loss * size)
+            sizes.append(size)
+            hits.append(tf.cast(tf.equal(tf.argmax(out, 1), tf.argmax(y, 1)), tf.float32) * w)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        accuracy = tf.math.divide_no_nan(tf.reduce_sum(tf.concat(hits, 0)), tf.reduce_sum(sample_weights))
+        return {"loss": tf.add_n(losses) / tf.add_n(sizes), "accuracy": accuracy}
+
+    def evaluate_replicas(images, labels):
+        # Keras' evaluate under MirroredStrategy: each replica on its share of the batch, with
+        # its own BatchNorm statistics.
+        loss_sum, correct = [], []
+        for _, (x, y) in towers(images, labels):
+            out = model(x, training=False)
+            loss_sum.append(tf.reduce_sum(keras.losses.categorical_crossentropy(y, out, from_logits=logits)))
+            correct.append(tf.reduce_sum(tf.cast(tf.equal(tf.argmax(out, 1), tf.argmax(y, 1)), tf.float32)))
+        return {"loss_sum": tf.add_n(loss_sum), "correct": tf.add_n(correct)}
+
+    def sync_replicas():
+        # What restoring a checkpoint does to a MirroredVariable: every replica's copy takes
+        # the saved (replica 0's) value. Go runs it when a run starts or resumes.
+        for shadow in shadows:
+            for v in local:
+                shadow[id(v)].assign(v._value)
+        return {"replicas": tf.constant(replicas, tf.int64)}
+
     # autograph off: the bodies have no Python control flow on tensors, and converting Keras'
     # call chain costs tracing time for nothing.
     def function(fn, signature, **kw):
         return tf.function(fn, input_signature=signature, autograph=False, **kw)
 
-    return dict(
+    fns = {}
+    if replicas > 1:
+        names = replica_signatures(replicas)
+        fns[names[0]] = function(train_step_replicas, [images, labels, weights])
+        fns[names[1]] = function(evaluate_replicas, [images, labels])
+        fns[names[2]] = function(sync_replicas, [])
+    return fns | dict(
         get_state=function(get_state, []),
         serve=function(serve, [images]),
         train_step=function(train_step, [images, labels, weights]),
@@ -582,9 +716,14 @@ def write_serving_graph(path, fns):
     return archive
 
 
-def variable_listing(archive, model, optimizer):
-    """Checkpoint key of each variable the archive saved, with its Keras path and role."""
+def variable_listing(archive, model, optimizer, shadows=()):
+    """Checkpoint key of each variable the archive saved, with its Keras path and role
+    (replica: a replica's copy of a model variable, see replica_locals)."""
     roles = {}
+    for r, shadow in enumerate(shadows, start=1):
+        for v in model.variables:
+            if id(v) in shadow:
+                roles[id(shadow[id(v)])] = (f"replica_{r}/{v.path}", "replica", False)
     for v in model.variables:
         roles[id(v.value)] = (v.path, "model", v.trainable)
     for v in optimizer.variables:
@@ -635,6 +774,7 @@ def cache_key(args):
             fields[k] = os.path.abspath(fields[k])
             inputs.append(fields[k])
     fields["xla_resolved"] = want_xla(args)
+    fields["replicas_resolved"] = want_replicas(args)
     fields["versions"] = {d: version(d) for d in ("tensorflow-cpu", "tensorflow", "keras", "numpy")}
     fields["python"] = sys.version
     h = hashlib.sha256()
@@ -762,10 +902,13 @@ def main(argv):
         logits = output == "logits"
         optimizer, loss_fn = compiled_parts(model, args.learning_rate, logits)
         optimizer.build(model.trainable_variables)  # slots must exist before tracing
-    fns = make_endpoints(model, optimizer, loss_fn, shape, len(classes), logits)
+    replicas = want_replicas(args)
+    local, shadows = replica_locals(model, replicas)
+    fns = make_endpoints(model, optimizer, loss_fn, shape, len(classes), logits, local, shadows)
     train_names = ["serve", "train_step", "evaluate", "set_learning_rate", "get_state"]
     if want_xla(args):
         train_names.insert(2, "train_step_xla")
+    train_names += replica_signatures(replicas)
 
     parent = os.path.dirname(out) or "."
     os.makedirs(parent, exist_ok=True)
@@ -776,7 +919,7 @@ def main(argv):
         with Phase("write the serving graph"):
             serving_archive = write_serving_graph(os.path.join(tmp, SERVING_DIR), fns)
 
-        listing = variable_listing(train_archive, model, optimizer)
+        listing = variable_listing(train_archive, model, optimizer, shadows)
         by_id = {v["id"]: v for v in listing}
         key_map, dtypes = {}, {}
         for i, tv in enumerate(serving_archive._tf_trackable._all_variables):

@@ -50,6 +50,9 @@ type Model struct {
 	saver   *corepb.SaverDef
 	devices []string
 	saveMu  sync.Mutex
+	// replicas is how many towers TrainStep and Evaluate run (SetReplicas; 0 or 1 = the
+	// single-device signatures).
+	replicas int
 
 	snapOnce sync.Once
 	snap     *snapshotPlan

@@ -36,7 +36,15 @@ type Options struct {
 	// of 2), and the rest of the first epoch's steps were no slower (1.12 vs 1.28 s); outputs
 	// still match Python's within 1e-5.
 	GraphOptimization string
+	// CPUDevices splits the CPU into that many logical devices (CPU:0..N-1; 0 or 1 = one),
+	// as tf.config.set_logical_device_configuration does in Python, so the N-tower train
+	// step (Model.SetReplicas) can be run, and tested, without N GPUs.
+	CPUDevices int
 }
+
+// maxCPUDevices bounds CPUDevices: each logical device is a TensorFlow device with its own
+// allocator, so a typo (1000) would cost memory rather than give parallelism.
+const maxCPUDevices = 64
 
 // DefaultOptions are what the CLI starts from.
 func DefaultOptions() Options { return Options{Device: "auto", AllowGrowth: true, XLA: "auto"} }
@@ -60,6 +68,9 @@ func (o Options) Validate() error {
 	}
 	if o.MemoryFraction < 0 || o.MemoryFraction > 1 {
 		return fmt.Errorf("gpu memory fraction %g: want 0..1", o.MemoryFraction)
+	}
+	if o.CPUDevices < 0 || o.CPUDevices > maxCPUDevices {
+		return fmt.Errorf("cpu devices %d: want 0..%d", o.CPUDevices, maxCPUDevices)
 	}
 	if o.IntraOpThreads < 0 || o.InterOpThreads < 0 {
 		return fmt.Errorf("thread counts must be >= 0")
@@ -89,8 +100,14 @@ func (o Options) ConfigProto() ([]byte, error) {
 			MetaOptimizerIterations: corepb.RewriterConfig_ONE,
 		}}
 	}
+	if o.CPUDevices > 1 {
+		cfg.DeviceCount = map[string]int32{"CPU": int32(o.CPUDevices)}
+	}
 	if o.Device == "cpu" {
-		cfg.DeviceCount = map[string]int32{"GPU": 0}
+		if cfg.DeviceCount == nil {
+			cfg.DeviceCount = map[string]int32{}
+		}
+		cfg.DeviceCount["GPU"] = 0
 	} else if o.AllowGrowth || o.VisibleDevices != "" || o.MemoryFraction > 0 {
 		cfg.GpuOptions = &corepb.GPUOptions{
 			AllowGrowth:                 o.AllowGrowth,

@@ -50,7 +50,18 @@ func TestConfigProtoBytes(t *testing.T) {
 		t.Fatalf("full graph optimisation: %v", &cfg)
 	}
 
-	for _, bad := range []Options{{Device: "tpu"}, {VisibleDevices: "a"}, {MemoryFraction: 2}, {XLA: "maybe"}, {GraphOptimization: "max"}} {
+	// tf.compat.v1.ConfigProto(device_count={"CPU": 2, "GPU": 0}, intra_op_parallelism_threads=1,
+	//   graph_options=... ONE as above).SerializeToString(deterministic=True).hex()
+	const twoCPUs = "0a070a0343505510020a070a0347505510001001520452026001"
+	b, err = Options{Device: "cpu", CPUDevices: 2, IntraOpThreads: 1, AllowGrowth: true}.ConfigProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(b); got != twoCPUs {
+		t.Fatalf("2 CPU devices: ConfigProto %s, Python serialises %s", got, twoCPUs)
+	}
+
+	for _, bad := range []Options{{Device: "tpu"}, {VisibleDevices: "a"}, {MemoryFraction: 2}, {XLA: "maybe"}, {GraphOptimization: "max"}, {CPUDevices: -1}, {CPUDevices: 65}} {
 		if _, err := bad.ConfigProto(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}

@@ -3,6 +3,7 @@ package tfgraph
 import (
 	"errors"
 	"fmt"
+	"sort"
 
 	tf "github.com/wamuir/graft/tensorflow"
 )
@@ -65,7 +66,7 @@ func (m *Model) TrainStep(x, labels, weights []float32, n int) (StepResult, erro
 		return StepResult{}, fmt.Errorf("sample weights: %w", err)
 	}
 	defer Free(images, lab, w)
-	out, err := m.Run(m.trainSignature(), map[string]*tf.Tensor{"images": images, "labels": lab, "sample_weights": w})
+	out, err := m.Run(m.trainSignatureFor(n), map[string]*tf.Tensor{"images": images, "labels": lab, "sample_weights": w})
 	if err != nil {
 		return StepResult{}, err
 	}
@@ -93,8 +94,74 @@ func (m *Model) trainSignature() string {
 	return m.signatureFor("train_step")
 }
 
-// TrainSignature names the signature TrainStep runs.
-func (m *Model) TrainSignature() string { return m.trainSignature() }
+// TrainSignature names the signature TrainStep runs on a full batch.
+func (m *Model) TrainSignature() string {
+	if m.replicas > 1 {
+		return replicaSignature("train_step", m.replicas)
+	}
+	return m.trainSignature()
+}
+
+// trainSignatureFor is the signature a batch of n images trains with: the N-tower step, or,
+// for a batch smaller than the replica count (an epoch's last, say), the single-device step:
+// a tower without images would take BatchNorm statistics of nothing (NaN). Its gradient is
+// the same mean over the batch; only replica 0's statistics see that batch.
+func (m *Model) trainSignatureFor(n int) string {
+	if m.replicas > 1 && n >= m.replicas {
+		return replicaSignature("train_step", m.replicas)
+	}
+	return m.trainSignature()
+}
+
+// replicaSignature names the N-tower signatures `new-model --replicas N` exports
+// (savedmodel/export.py replica_signatures).
+func replicaSignature(role string, n int) string { return fmt.Sprintf("%s_replicas_%d", role, n) }
+
+// ReplicaCounts lists the tower counts the model has signatures for, ascending (new-model
+// --replicas N exports N); empty for a single-device model.
+func (m *Model) ReplicaCounts() []int {
+	var out []int
+	for _, name := range m.SignatureNames() {
+		var n int
+		if _, err := fmt.Sscanf(name, "train_step_replicas_%d", &n); err == nil && name == replicaSignature("train_step", n) {
+			out = append(out, n)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// SetReplicas makes TrainStep and Evaluate run n towers, one per device ("/device:*:R": the
+// R-th GPU, or the R-th logical CPU with Options.CPUDevices; a session with fewer devices
+// runs several towers on one), each on 1/n of the batch, as Keras fit under MirroredStrategy
+// does. It starts every replica's copy of the BatchNorm statistics and Dropout seed state
+// from the model's own, as restoring a checkpoint does under MirroredStrategy. n = 1 goes
+// back to the single-device signatures. Call it before training, not during a step.
+func (m *Model) SetReplicas(n int) error {
+	if n < 1 {
+		return fmt.Errorf("replicas %d: want 1 or more", n)
+	}
+	if n == 1 {
+		m.replicas = 1
+		return nil
+	}
+	for _, role := range []string{"train_step", "evaluate", "sync"} {
+		if _, ok := m.Signature(replicaSignature(role, n)); !ok {
+			return fmt.Errorf("%s: no %d-replica signatures (%s): export the model with `emotions new-model --replicas %d` (it has them for %v)",
+				m.Dir, n, replicaSignature(role, n), n, m.ReplicaCounts())
+		}
+	}
+	out, err := m.Run(replicaSignature("sync", n), map[string]*tf.Tensor{})
+	if err != nil {
+		return fmt.Errorf("start %d replicas: %w", n, err)
+	}
+	FreeAll(out)
+	m.replicas = n
+	return nil
+}
+
+// Replicas is the tower count TrainStep and Evaluate run (1: the single-device signatures).
+func (m *Model) Replicas() int { return max(m.replicas, 1) }
 
 // EvalResult holds sums over a batch, so batches aggregate exactly.
 type EvalResult struct{ LossSum, Correct float64 }
@@ -111,7 +178,13 @@ func (m *Model) Evaluate(x, labels []float32, n int) (EvalResult, error) {
 		return EvalResult{}, fmt.Errorf("labels: %w", err)
 	}
 	defer Free(images, lab)
-	out, err := m.Run(m.signatureFor("evaluate"), map[string]*tf.Tensor{"images": images, "labels": lab})
+	sig := m.signatureFor("evaluate")
+	if m.replicas > 1 && n >= m.replicas {
+		// Each replica on its share with its own BatchNorm statistics, as Keras' evaluate.
+		// Not with fewer images than replicas: TensorFlow fails on a tower without any.
+		sig = replicaSignature("evaluate", m.replicas)
+	}
+	out, err := m.Run(sig, map[string]*tf.Tensor{"images": images, "labels": lab})
 	if err != nil {
 		return EvalResult{}, err
 	}
@@ -183,16 +256,19 @@ func ones(n int) []float32 {
 // first validation, the first checkpoint or a test evaluation.
 func (m *Model) WarmUp(roles ...string) error {
 	h, w, c := m.InputShape()
-	x := make([]float32, h*w*c)
+	n := m.Replicas() // one image per tower: what runs the N-tower evaluate
+	x := make([]float32, n*h*w*c)
 	for _, role := range roles {
 		var err error
 		switch role {
 		case "serve":
-			_, err = m.Predict(x, 1)
+			_, err = m.Predict(x[:h*w*c], 1)
 		case "evaluate":
-			labels := make([]float32, len(m.Meta.Classes))
-			labels[0] = 1
-			_, err = m.Evaluate(x, labels, 1)
+			labels := make([]float32, n*len(m.Meta.Classes))
+			for i := range n {
+				labels[i*len(m.Meta.Classes)] = 1
+			}
+			_, err = m.Evaluate(x, labels, n)
 		case "snapshot":
 			var s *Snapshot
 			if s, err = m.Snapshot(); err == nil {

@@ -113,6 +113,11 @@ func newFit(m *tfgraph.Model, src Source, valid ValidationData, opts []Option) (
 	if _, err := o.callbacks.MarshalState(); err != nil { // names must be unique before hours of training
 		return nil, err
 	}
+	if o.replicas > 0 {
+		if err := m.SetReplicas(o.replicas); err != nil {
+			return nil, fmt.Errorf("fit: %w", err)
+		}
+	}
 	h, w, c := m.InputShape()
 	f := &fit{fitOptions: o, m: m, src: src, valid: valid, ckpt: newCheckpointer(m), steps: steps,
 		values: h * w * c, classes: len(m.Meta.Classes)}

@@ -65,27 +65,8 @@ func TestFitEqualsKerasFit(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			args := append([]string{filepath.Join(testutil.RepoRoot(t), "train", "testdata", "keras_fit_reference.py"),
-				data.dir, fmt.Sprint(epochs), fmt.Sprint(batch), "--"}, exportArgs...)
-			var keras map[string]any
-			if err := json.Unmarshal([]byte(testutil.RunPython(t, args...)), &keras); err != nil {
-				t.Fatal(err)
-			}
-			worst := 0.0
-			for _, key := range []string{"loss", "accuracy", "val_loss", "val_accuracy"} {
-				want, ok := keras[key].([]any)
-				if !ok || len(want) != epochs || len(goHist) != epochs {
-					t.Fatalf("%s: Keras logged %v, Go %d epochs", key, keras[key], len(goHist))
-				}
-				for e := range epochs {
-					k, g := want[e].(float64), goHist[e][key]
-					rel := math.Abs(g-k) / max(math.Abs(k), 1e-3)
-					worst = max(worst, rel)
-					if rel > c.tol {
-						t.Errorf("epoch %d %s: Go %.7g, Keras %.7g (relative %.2g > %.2g)", e+1, key, g, k, rel, c.tol)
-					}
-				}
-			}
+			keras := kerasFit(t, data, epochs, batch, nil, exportArgs)
+			worst := compareHistory(t, keras, goHist, epochs, c.tol)
 			t.Logf("%s: largest relative difference from Keras fit over %d epochs: %.3g", c.policy, epochs, worst)
 
 			// The loss scale is part of what a run keeps: last/ holds Keras' value after the
@@ -99,6 +80,42 @@ func TestFitEqualsKerasFit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// kerasFit runs keras_fit_reference.py (Keras' fit on export.py's model built with
+// exportArgs, on data) and returns its History, plus the loss scale it ended with.
+func kerasFit(t *testing.T, data *parityArrays, epochs, batch int, refArgs, exportArgs []string) map[string]any {
+	t.Helper()
+	args := []string{filepath.Join(testutil.RepoRoot(t), "train", "testdata", "keras_fit_reference.py"),
+		data.dir, fmt.Sprint(epochs), fmt.Sprint(batch)}
+	args = append(append(append(args, refArgs...), "--"), exportArgs...)
+	var keras map[string]any
+	if err := json.Unmarshal([]byte(testutil.RunPython(t, args...)), &keras); err != nil {
+		t.Fatal(err)
+	}
+	return keras
+}
+
+// compareHistory fails t for every History value of Go's epochs further than tol (relative)
+// from Keras', and returns the largest relative difference.
+func compareHistory(t *testing.T, keras map[string]any, goHist []EpochLogs, epochs int, tol float64) float64 {
+	t.Helper()
+	worst := 0.0
+	for _, key := range []string{"loss", "accuracy", "val_loss", "val_accuracy"} {
+		want, ok := keras[key].([]any)
+		if !ok || len(want) != epochs || len(goHist) != epochs {
+			t.Fatalf("%s: Keras logged %v, Go %d epochs", key, keras[key], len(goHist))
+		}
+		for e := range epochs {
+			k, g := want[e].(float64), goHist[e][key]
+			rel := math.Abs(g-k) / max(math.Abs(k), 1e-3)
+			worst = max(worst, rel)
+			if rel > tol {
+				t.Errorf("epoch %d %s: Go %.7g, Keras %.7g (relative %.2g > %.2g)", e+1, key, g, k, rel, tol)
+			}
+		}
+	}
+	return worst
 }
 
 // TestMixedFloat16ResumeEqualsUninterrupted: a mixed_float16 run stopped after 2 epochs and

@@ -21,6 +21,7 @@ type fitOptions struct {
 	validBatch   int
 	settings     map[string]any
 	recipe       *Config
+	replicas     int
 }
 
 func defaultFitOptions() fitOptions {
@@ -160,4 +161,19 @@ func WithSettings(s map[string]any) Option {
 // WithRecipe records the recipe the options came from (Config.FitOptions adds it).
 func WithRecipe(c Config) Option {
 	return func(o *fitOptions) error { o.recipe = &c; return nil }
+}
+
+// WithReplicas trains with n towers, one per device, each on 1/n of every batch, the
+// gradients averaged and applied once, as Keras fit under MirroredStrategy (see
+// tfgraph.Model.SetReplicas: the model needs `new-model --replicas n`). Validation runs the
+// towers too, each with its own BatchNorm statistics, as Keras' evaluate does. Default: the
+// replica count the model was set to (1 for a freshly loaded one).
+func WithReplicas(n int) Option {
+	return func(o *fitOptions) error {
+		if n < 1 {
+			return fmt.Errorf("replicas %d: want >= 1", n)
+		}
+		o.replicas = n
+		return nil
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,6 +64,7 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "save-every-epoch", Usage: "ModelCheckpoint without save_best_only (best/ then holds the last epoch)"},
 			&cli.StringFlag{Name: "backup-every", Value: "1", Usage: "write last/ (the resume state) every N epochs (a number) or every period (a duration: 10m); it is also written at the end and at once on Ctrl-C"},
 			&cli.StringFlag{Name: "test", Usage: "class folders to evaluate best/ on at the end, in the same process (printed as `emotions evaluate` does and recorded in summary.json)"},
+			&cli.IntFlag{Name: "replicas", Usage: "train as N towers, one per device, each on 1/N of every batch (Keras' MirroredStrategy; the model needs `new-model --replicas N`); 0 = every GPU the session sees when the model has towers for them, else 1"},
 			&cli.BoolFlag{Name: "deterministic", Usage: "ask TensorFlow for deterministic ops (TF_DETERMINISTIC_OPS=1): reproducible, slower"},
 			&cli.BoolFlag{Name: "json", Usage: "print summary.json at the end (epoch lines go to stderr)"},
 		),
@@ -127,6 +129,11 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	replicas, err := trainReplicas(c, model)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, train.WithReplicas(replicas))
 	settings := train.RecordDataPaths(spec.out, map[string]string{"train": spec.train, "valid": spec.valid})
 	settings["model"], settings["train_images"], settings["valid_images"] = spec.model, len(trainSet.Labels), len(validSet.Labels)
 	var history []train.EpochRecord
@@ -376,4 +383,31 @@ func softTargetRows(t *train.SoftTargets, root string, trainSet *preprocess.Data
 	}
 	fmt.Fprintln(os.Stderr)
 	return rows, nil
+}
+
+// trainReplicas is --replicas, or by default every GPU the session sees (MirroredStrategy's
+// default) when the model has towers for that many; 1 otherwise, said on stderr when GPUs
+// go unused.
+func trainReplicas(c *cli.Context, m *tfgraph.Model) (int, error) {
+	if n := c.Int("replicas"); n != 0 {
+		if n < 0 {
+			return 0, usageError("--replicas %d: want 1 or more (0: every GPU)", n)
+		}
+		return n, nil
+	}
+	gpus := 0
+	for _, d := range m.Devices() {
+		if strings.HasSuffix(d, "(GPU)") {
+			gpus++
+		}
+	}
+	if gpus < 2 {
+		return 1, nil
+	}
+	if slices.Contains(m.ReplicaCounts(), gpus) {
+		return gpus, nil
+	}
+	fmt.Fprintf(os.Stderr, "emotions: the session sees %d GPUs but the model has no %d-tower step (it has %v): training on one; export it with `new-model --replicas %d` to use them all\n",
+		gpus, gpus, m.ReplicaCounts(), gpus)
+	return 1, nil
 }

@@ -22,22 +22,32 @@ func main() {
 	steps := flag.Int("steps", 18, "timed steps")
 	warmup := flag.Int("warmup", 3, "untimed steps first (graph optimisation, allocator warm-up)")
 	threads := flag.Int("threads", 0, "TensorFlow intra- and inter-op threads (0: TensorFlow's default)")
+	inter := flag.Int("inter-threads", 0, "TensorFlow inter-op threads, when they differ from --threads (0: as --threads)")
+	replicas := flag.Int("replicas", 1, "towers per step (the model needs new-model --replicas N)")
+	cpuDevices := flag.Int("cpu-devices", 0, "logical CPU devices (0: one)")
 	flag.Parse()
-	if err := run(*dir, *batch, *steps, *warmup, *threads); err != nil {
+	opts := tfgraph.Options{Device: "cpu", IntraOpThreads: *threads, InterOpThreads: *threads, CPUDevices: *cpuDevices}
+	if *inter > 0 {
+		opts.InterOpThreads = *inter
+	}
+	if err := run(*dir, opts, *replicas, *batch, *steps, *warmup); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtrain:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, n, steps, warmup, threads int) error {
+func run(dir string, opts tfgraph.Options, replicas, n, steps, warmup int) error {
 	if dir == "" || n <= 0 || steps <= 0 {
 		return fmt.Errorf("need --model DIR, --batch-size > 0 and --steps > 0")
 	}
-	m, err := tfgraph.Load(dir, tfgraph.Options{Device: "cpu", IntraOpThreads: threads, InterOpThreads: threads})
+	m, err := tfgraph.Load(dir, opts)
 	if err != nil {
 		return fmt.Errorf("load %s: %w", dir, err)
 	}
 	defer m.Close()
+	if err := m.SetReplicas(replicas); err != nil {
+		return err
+	}
 	h, w, ch := m.InputShape()
 	c := len(m.Meta.Classes)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -64,5 +74,7 @@ func run(dir string, n, steps, warmup, threads int) error {
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"raw_images_per_second": float64(steps*n) / sec, "steps": steps, "batch_size": n,
 		"seconds": sec, "train_signature": m.TrainSignature(), "backbone": m.Meta.Backbone,
+		"replicas": m.Replicas(), "intra_op_threads": opts.IntraOpThreads, "inter_op_threads": opts.InterOpThreads,
+		"cpu_devices": max(opts.CPUDevices, 1),
 	})
 }
