@@ -182,8 +182,8 @@ func runTrain(c *cli.Context) error {
 	}
 	fmt.Printf("\nbest model: %s\nplots: %s, %s\n", summary.Best, filepath.Join(spec.out, plots.LossFile), filepath.Join(spec.out, plots.AccuracyFile))
 	if summary.Test != nil {
-		fmt.Printf("test: accuracy %.4f (95%% CI %.4f-%.4f) on %d images (%s); confusion matrix: %s\n", summary.Test.Accuracy,
-			summary.Test.AccuracyCI95[0], summary.Test.AccuracyCI95[1], summary.Test.N, spec.test, filepath.Join(spec.out, confusionFile))
+		fmt.Printf("test: accuracy %.4f (95%% CI %.4f-%.4f) on %d images (%s); confusion matrix: %s (%s)\n", summary.Test.Accuracy,
+			summary.Test.AccuracyCI95[0], summary.Test.AccuracyCI95[1], summary.Test.N, spec.test, filepath.Join(spec.out, confusionFile), plots.ConfusionPanels)
 	}
 	return nil
 }
