@@ -622,3 +622,84 @@ func TestNonSquareModelTrainsAndPredicts(t *testing.T) {
 		t.Fatalf("predict exited %d:\n%s\n%s", code, out, stderr)
 	}
 }
+
+// Every flag's placeholder in every command's --help is one word (DIR, BASE, value): urfave/cli
+// takes the first `backquoted` words of a flag's usage for it, and a command named that way
+// in the usage ("from `emotions new-model`") became "--model emotions new-model".
+func TestHelpPlaceholders(t *testing.T) {
+	commands := [][]string{{}}
+	seen := 0
+	for len(commands) > 0 {
+		path := commands[0]
+		commands = commands[1:]
+		out, stderr, code := emotions(t, append(append([]string{}, path...), "--help")...)
+		if code != 0 {
+			t.Fatalf("emotions %v --help exited %d:\n%s", path, code, stderr)
+		}
+		section := ""
+		for _, line := range strings.Split(out, "\n") {
+			if !strings.HasPrefix(line, " ") {
+				section = strings.TrimSpace(line)
+				continue
+			}
+			fields := strings.Fields(line)
+			switch {
+			case len(fields) == 0:
+			case section == "COMMANDS:" && fields[0] != "help," && fields[0] != "help":
+				commands = append(commands, append(append([]string{}, path...), strings.TrimSuffix(fields[0], ",")))
+			case strings.HasSuffix(section, "OPTIONS:") && strings.HasPrefix(fields[0], "-"):
+				// The flag column ends where two spaces separate it from the usage.
+				column, _, _ := strings.Cut(strings.TrimSpace(line), "  ")
+				for _, name := range strings.Split(column, ", ") {
+					seen++
+					if words := strings.Fields(name); len(words) > 2 || strings.Contains(name, "emotions") {
+						t.Errorf("emotions %v --help: flag %q has a placeholder of several words", path, name)
+					}
+				}
+			}
+		}
+	}
+	if seen < 50 {
+		t.Fatalf("only %d flags found in the help: the help's layout changed and this test no longer reads it", seen)
+	}
+}
+
+// TensorFlow's start-up lines (the oneDNN notice, absl's MLIR pass notice when the first
+// session optimises its graph) are not shown unless the user asks with TF_CPP_MIN_LOG_LEVEL=0.
+func TestTensorFlowNoiseHidden(t *testing.T) {
+	model := testutil.TinyModel(t)
+	emotions(t, "--help") // builds the binary
+	noise := []string{"oneDNN custom operations", "mlir_graph_optimization_pass", "absl::InitializeLog"}
+	run := func(level string) string {
+		t.Helper()
+		cmd := exec.Command(binary, "info", model)
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "TF_CPP_MIN_LOG_LEVEL=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		if level != "" {
+			cmd.Env = append(cmd.Env, "TF_CPP_MIN_LOG_LEVEL="+level)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("info (TF_CPP_MIN_LOG_LEVEL=%q): %v\n%s", level, err, stderr.String())
+		}
+		return stderr.String()
+	}
+	for _, level := range []string{"", "1", "2"} {
+		stderr := run(level)
+		for _, line := range noise {
+			if strings.Contains(stderr, line) {
+				t.Errorf("TF_CPP_MIN_LOG_LEVEL=%q: stderr shows %q:\n%s", level, line, stderr)
+			}
+		}
+	}
+	stderr := run("0")
+	for _, line := range noise {
+		if !strings.Contains(stderr, line) {
+			t.Errorf("TF_CPP_MIN_LOG_LEVEL=0: stderr lacks %q, which TensorFlow prints at INFO:\n%s", line, stderr)
+		}
+	}
+}

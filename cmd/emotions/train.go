@@ -62,7 +62,7 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-reduce-lr", Usage: "keep the learning rate fixed"},
 			&cli.BoolFlag{Name: "save-every-epoch", Usage: "ModelCheckpoint without save_best_only (best/ then holds the last epoch)"},
 			&cli.StringFlag{Name: "backup-every", Value: "1", Usage: "write last/ (the resume state) every N epochs (a number) or every period (a duration: 10m); it is also written at the end and at once on Ctrl-C"},
-			&cli.StringFlag{Name: "test", Usage: "class folders to evaluate best/ on at the end, in the same process (printed as `emotions evaluate` does and recorded in summary.json)"},
+			&cli.StringFlag{Name: "test", Usage: "class folders (`DIR`) to evaluate best/ on at the end, in the same process (printed as emotions evaluate does and recorded in summary.json)"},
 			&cli.BoolFlag{Name: "deterministic", Usage: "ask TensorFlow for deterministic ops (TF_DETERMINISTIC_OPS=1): reproducible, slower"},
 			&cli.BoolFlag{Name: "json", Usage: "print summary.json at the end (epoch lines go to stderr)"},
 		),
