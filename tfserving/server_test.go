@@ -72,28 +72,20 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// call does one request and decodes the JSON answer into out (if not nil).
+// call does one request (as send does: see there why) and decodes the JSON answer into out
+// (if not nil).
 func call(t *testing.T, method, url, contentType string, body []byte, out any) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	code, raw, err := send(method, url, contentType, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(raw, out); err != nil {
+	if out != nil && code == http.StatusOK {
+		if err := json.Unmarshal([]byte(raw), out); err != nil {
 			t.Fatalf("%s %s: %v in %.300s", method, url, err, raw)
 		}
 	}
-	return resp.StatusCode, string(raw)
+	return code, raw
 }
 
 // nested reshapes n flat images to [n][S][S][3] lists, as a client's tolist() gives.
