@@ -1,6 +1,7 @@
 package plots
 
 import (
+	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,5 +41,63 @@ func TestHistoryAndConfusion(t *testing.T) {
 	bad.OnEpochEnd(0, train.EpochLogs{"loss": 1}, nil)
 	if err := bad.Close(); err == nil {
 		t.Fatal("drawing into a missing directory did not fail")
+	}
+}
+
+// The confusion PNG reads the right way round: the largest count is the darkest cell and a
+// 0 the lightest, dark cells have white text, and in the row-normalised panel the diagonal
+// gets darker as a class's recall rises.
+func TestConfusionColoursDarkenWithCounts(t *testing.T) {
+	r := &classify.Report{Classes: []string{"a", "b", "c"}, N: 77, Accuracy: 64.0 / 77,
+		Confusion: [][]int{
+			{54, 0, 1}, // recall 98%
+			{3, 10, 7}, // recall 50%
+			{0, 2, 0},  // recall 0%
+		}}
+	path := filepath.Join(t.TempDir(), "confusion.png")
+	if err := PlotConfusion(path, r); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, err := drawConfusion(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cell's background, away from the text at its centre.
+	background := func(panel, row, col int) float64 {
+		c := layout.centres[panel][row][col]
+		return luminance(img.At(c.X+layout.cellW*2/5, c.Y+layout.cellH*2/5))
+	}
+	const counts, recall = 0, 1
+	if most, zero := background(counts, 0, 0), background(counts, 0, 1); most >= zero || zero < 0.9 {
+		t.Errorf("counts: the 54 cell has luminance %.3f, a 0 cell %.3f: want the 0 near white and the 54 darker", most, zero)
+	}
+	if mid, most := background(counts, 1, 1), background(counts, 0, 0); mid <= most {
+		t.Errorf("counts: the 10 cell (luminance %.3f) is not lighter than the 54 cell (%.3f)", mid, most)
+	}
+	high, half, none := background(recall, 0, 0), background(recall, 1, 1), background(recall, 2, 2)
+	if !(high < half && half < none) {
+		t.Errorf("row-normalised diagonal luminance %.3f (98%%), %.3f (50%%), %.3f (0%%): want darker with higher recall", high, half, none)
+	}
+	// The 54 is written in white on its dark cell.
+	c, white := layout.centres[counts][0][0], false
+	for y := c.Y - layout.cellH/4; y <= c.Y+layout.cellH/4 && !white; y++ {
+		for x := c.X - layout.cellW/4; x <= c.X+layout.cellW/4; x++ {
+			if luminance(img.At(x, y)) > 0.8 {
+				white = true
+				break
+			}
+		}
+	}
+	if !white {
+		t.Error("no light text in the darkest cell")
 	}
 }

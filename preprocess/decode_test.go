@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
@@ -147,17 +146,14 @@ func TestBombRefusedFromHeader(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	start := time.Now()
 	_, err := decodeRGBA("bomb-30000x30000.png", data, DefaultMaxPixels)
-	elapsed := time.Since(start)
 	runtime.ReadMemStats(&after)
 	want := "bomb-30000x30000.png: 30000x30000 = 900 megapixels exceeds the 50 megapixel limit"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("error %v, want it to start with %q", err, want)
 	}
-	if elapsed > time.Second {
-		t.Errorf("refusing took %v: the pixels were decoded", elapsed)
-	}
+	// What was allocated, not how long it took, shows the pixels were not decoded: a time
+	// bound fails on a busy machine.
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
 		t.Errorf("refusing allocated %d MB: the pixels were allocated", grew>>20)
 	}

@@ -30,32 +30,51 @@ func blockingRun(release <-chan struct{}) runFunc {
 }
 
 func TestBatcherQueueBound(t *testing.T) {
-	release := make(chan struct{})
-	b := newBatcher(blockingRun(release), BatchOptions{MaxBatchSize: 1, Timeout: time.Millisecond, Threads: 1, MaxQueued: 2}, nil)
+	release, running := make(chan struct{}), make(chan struct{}, 4) // one per run: never blocks the worker
+	run := blockingRun(release)
+	b := newBatcher(func(sig string, in map[string]*tf.Tensor) (map[string]*tf.Tensor, error) {
+		running <- struct{}{}
+		return run(sig, in)
+	}, BatchOptions{MaxBatchSize: 1, Timeout: time.Millisecond, Threads: 1, MaxQueued: 2}, nil)
 
 	// One request is being run (blocked), one sits in the collector, two fill the queue:
-	// the next is refused at once instead of waiting without bound.
-	results := make(chan error, 4)
-	for i := 0; i < 4; i++ {
-		go func(i int) {
-			_, err := b.submit(context.Background(), "s", oneRow(float32(i)))
-			results <- err
-		}(i)
-		time.Sleep(20 * time.Millisecond)
+	// the next is refused at once instead of waiting without bound. The first four are
+	// queued one by one, each once the state before it is reached.
+	enqueue := func(v float32) *task {
+		t.Helper()
+		tk := &task{ctx: context.Background(), signature: "s", key: "s|x", inputs: oneRow(v), rows: 1, result: make(chan taskResult, 1)}
+		if err := b.enqueue(tk); err != nil {
+			t.Fatalf("request %v: %v", v, err)
+		}
+		return tk
 	}
+	queued := []*task{enqueue(0)}
+	<-running
+	queued = append(queued, enqueue(1))
+	waitFor(t, "the collector to take request 1", func() bool { return len(b.queue) == 0 })
+	queued = append(queued, enqueue(2), enqueue(3))
 	_, err := b.submit(context.Background(), "s", oneRow(9))
 	if codeOf(err) != codes.ResourceExhausted || restStatus(err) != 429 {
 		t.Errorf("full queue: %v (code %v, HTTP %d), want RESOURCE_EXHAUSTED / 429", err, codeOf(err), restStatus(err))
 	}
-	// Every submit has returned before close: closing the queue under a sending submit is
-	// what close's contract forbids (and the race detector reports).
 	close(release)
-	for i := 0; i < 4; i++ {
-		if err := <-results; err != nil {
-			t.Errorf("queued request: %v", err)
+	for i, tk := range queued {
+		if r := <-tk.result; r.err != nil {
+			t.Errorf("queued request %d: %v", i, r.err)
 		}
 	}
 	b.close()
+}
+
+// waitFor polls cond until it holds: it waits for a state another goroutine reaches, not
+// for a time that state takes; the bound only turns a hang into a failure.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(slowBound); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", slowBound, what)
+		}
+	}
 }
 
 func TestBatcherDeadline(t *testing.T) {
@@ -74,7 +93,8 @@ func TestBatcherDeadline(t *testing.T) {
 func TestBatcherSplitsRowsBack(t *testing.T) {
 	release := make(chan struct{})
 	close(release)
-	b := newBatcher(blockingRun(release), BatchOptions{MaxBatchSize: 8, Timeout: 30 * time.Millisecond, Threads: 1, MaxQueued: 8}, nil)
+	// The batch is full with the 4th request; the timeout only catches a hang.
+	b := newBatcher(blockingRun(release), BatchOptions{MaxBatchSize: 4, Timeout: slowBound, Threads: 1, MaxQueued: 8}, nil)
 	defer b.close()
 	type answer struct {
 		want float32

@@ -38,7 +38,7 @@ func trainedModel(t *testing.T) string {
 		if trainedErr = trainSteps(m, 5); trainedErr != nil {
 			return
 		}
-		dir, err := os.MkdirTemp("", "emotions-tfserving-trained-")
+		dir, err := testutil.SharedDir("emotions-tfserving-trained-")
 		if err != nil {
 			trainedErr = err
 			return

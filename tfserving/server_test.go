@@ -57,6 +57,9 @@ func startServer(t *testing.T, cfg Config) *testServer {
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		// A later test's listener may get this port: no kept-alive connection to this server
+		// may be waiting in the shared client's pool for it.
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	})
 	root := "http://" + httpLn.Addr().String()
 	return &testServer{srv: srv, root: root, url: root + "/v1/models/emo", grpc: grpcLn.Addr().String()}
@@ -69,28 +72,20 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// call does one request and decodes the JSON answer into out (if not nil).
+// call does one request (as send does: see there why) and decodes the JSON answer into out
+// (if not nil).
 func call(t *testing.T, method, url, contentType string, body []byte, out any) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	code, raw, err := send(method, url, contentType, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(raw, out); err != nil {
+	if out != nil && code == http.StatusOK {
+		if err := json.Unmarshal([]byte(raw), out); err != nil {
 			t.Fatalf("%s %s: %v in %.300s", method, url, err, raw)
 		}
 	}
-	return resp.StatusCode, string(raw)
+	return code, raw
 }
 
 // nested reshapes n flat images to [n][S][S][3] lists, as a client's tolist() gives.
@@ -278,7 +273,8 @@ func TestVersionsLabelsAndHotReload(t *testing.T) {
 		t.Errorf("version 1 under the latest policy: %d %s, want 404", code, raw)
 	}
 	exportTo(t, untrained, base, 3)
-	deadline := time.Now().Add(20 * time.Second)
+	// The poller picks version 3 up within a Poll or two; the bound only catches a hang.
+	deadline := time.Now().Add(slowBound)
 	for {
 		got, code, _ := predict(ts, "")
 		if code == 200 && closeEnough(got, wantUntrained, 1e-5) {
@@ -292,7 +288,7 @@ func TestVersionsLabelsAndHotReload(t *testing.T) {
 	if _, code, _ := predict(ts, "/versions/3"); code != 200 {
 		t.Errorf("version 3: %d", code)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(slowBound); ; time.Sleep(20 * time.Millisecond) {
 		if _, code, _ := predict(ts, "/versions/2"); code == 404 {
 			break
 		} else if time.Now().After(deadline) {
@@ -307,11 +303,16 @@ func TestConcurrentRequestsAreBatched(t *testing.T) {
 	exportTo(t, model, base, 0)
 	cfg := DefaultConfig()
 	cfg.ModelBase = base
-	cfg.Batch.Timeout = 50 * time.Millisecond
+	const clients = 24
+	// A batch closes when it is full or when its timeout passes: with room for exactly every
+	// client's rows and a timeout that only catches a hang, all requests meet in one run
+	// however slowly a busy machine delivers them.
+	cfg.Batch.MaxBatchSize = clients/2*1 + clients/2*2
+	cfg.Batch.Timeout = slowBound
+	cfg.RequestTimeout = slowBound
 	cfg.Batch.Threads = 1
 	ts := startServer(t, cfg)
 
-	const clients = 24
 	x, _ := randomImages(80*80*3, clients*2, 3)
 	want := directPredict(t, model, x, clients*2)
 	per := 80 * 80 * 3
@@ -353,7 +354,7 @@ func TestConcurrentRequestsAreBatched(t *testing.T) {
 	release()
 	runs, tasks = runs-1, tasks-1 // the version's warm-up request, run alone before it served
 	t.Logf("%d requests in %d session runs", tasks, runs)
-	if tasks != clients || runs > clients/3 {
+	if tasks != clients || runs != 1 {
 		t.Errorf("%d requests took %d session runs: concurrent requests were not batched", tasks, runs)
 	}
 }
@@ -454,12 +455,24 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	exportTo(t, testutil.TinyModel(t), base, 0)
 	cfg := DefaultConfig()
 	cfg.ModelBase, cfg.ModelName, cfg.Session = base, "emo", tfgraph.Options{Device: "cpu"}
-	cfg.Batch.Timeout = 300 * time.Millisecond // the request is still waiting for its batch at shutdown
-	cfg.Log = log.New(testWriter{t}, "", 0)
+	cfg.Batch.Timeout = 300 * time.Millisecond // released as shutdown begins, it still waits for its batch
+	shuttingDown := make(chan struct{})
+	var once sync.Once
+	cfg.Log = log.New(hookWriter{testWriter{t}, func(line string) {
+		if strings.Contains(line, "shutting down") {
+			once.Do(func() { close(shuttingDown) })
+		}
+	}}, "", 0)
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	hook := func() {
+		close(entered)
+		<-proceed
+	}
+	srv.testHook.Store(&hook)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -479,12 +492,25 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 		resp.Body.Close()
 		answered <- resp.StatusCode
 	}()
-	time.Sleep(100 * time.Millisecond)
+	<-entered // the request is being answered: shut down under it
 	cancel()
+	<-shuttingDown
+	close(proceed)
 	if code := <-answered; code != 200 {
 		t.Errorf("request in flight at shutdown: %d, want 200", code)
 	}
 	if err := <-served; err != nil {
 		t.Errorf("Serve: %v", err)
 	}
+}
+
+// hookWriter passes each log line to w and to saw.
+type hookWriter struct {
+	w   io.Writer
+	saw func(line string)
+}
+
+func (h hookWriter) Write(p []byte) (int, error) {
+	h.saw(string(p))
+	return h.w.Write(p)
 }

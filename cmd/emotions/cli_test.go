@@ -1,12 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,11 +24,13 @@ var (
 	buildErr  error
 )
 
+func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
+
 // emotions builds the binary once (with the cgo environment `make test` exports) and runs it.
 func emotions(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "emotions-bin-")
+		dir, err := testutil.SharedDir("emotions-bin-")
 		if err != nil {
 			buildErr = err
 			return
@@ -341,14 +342,15 @@ func TestKill9LeavesLoadableModels(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(2 * time.Minute)
+		// The first checkpoint takes seconds; the bound only catches a run that never saves.
+		deadline := time.Now().Add(10 * time.Minute)
 		for {
 			if _, err := os.Stat(filepath.Join(out, "last")); err == nil {
 				break
 			}
 			if time.Now().After(deadline) {
 				cmd.Process.Kill()
-				t.Fatal("no checkpoint after 2 minutes")
+				t.Fatal("no checkpoint after 10 minutes")
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -544,14 +546,8 @@ func TestGrayscaleLogitsModelEndToEnd(t *testing.T) {
 	if _, stderr, code := emotions(t, "export", "--model", run, "--out", base); code != 0 {
 		t.Fatalf("export exited %d:\n%s", code, stderr)
 	}
-	port := freePort(t)
-	srv := exec.Command(binary, "serve", "--model-base", base, "--model-name", "fer", "--port", fmt.Sprint(port), "--grpc-port", "-1")
-	srv.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2")
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
-	url := fmt.Sprintf("http://127.0.0.1:%d/v1/models/fer:classify_image", port)
+	// Port 0: the server binds a free port itself and names it in its log, once it listens.
+	root := startServe(t, "--model-base", base, "--model-name", "fer", "--port", "0", "--grpc-port", "-1")
 	photo, err := os.ReadFile(k.Files[0])
 	if err != nil {
 		t.Fatal(err)
@@ -559,20 +555,14 @@ func TestGrayscaleLogitsModelEndToEnd(t *testing.T) {
 	var served []struct {
 		Probabilities map[string]float64 `json:"probabilities"`
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Post(url, "image/jpeg", bytes.NewReader(photo))
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 && json.Unmarshal(body, &served) == nil && len(served) == 1 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not answer :classify_image within a minute (%v)", err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	resp, err := http.Post(root+"/v1/models/fer:classify_image", "image/jpeg", bytes.NewReader(photo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || json.Unmarshal(body, &served) != nil || len(served) != 1 {
+		t.Fatalf(":classify_image: %d %.300s", resp.StatusCode, body)
 	}
 	for j, c := range classes {
 		if d := math.Abs(served[0].Probabilities[c] - k.Probabilities[0][j]); d > 1e-5 {
@@ -581,14 +571,35 @@ func TestGrayscaleLogitsModelEndToEnd(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
+// startServe runs `emotions serve args...` until the test ends and returns its REST root
+// (http://127.0.0.1:PORT) once the server says it listens. With --port 0 the server picks a
+// free port itself: a port chosen here and bound there could be taken in between.
+func startServe(t *testing.T, args ...string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	emotions(t, "--help") // builds the binary
+	srv := exec.Command(binary, append([]string{"serve"}, args...)...)
+	srv.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2")
+	stderr, err := srv.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Signal(os.Interrupt); srv.Wait() })
+	lines := bufio.NewScanner(stderr)
+	var log strings.Builder
+	for lines.Scan() {
+		line := lines.Text()
+		log.WriteString(line + "\n")
+		if _, addr, ok := strings.Cut(line, "REST on http://"); ok {
+			addr, _, _ = strings.Cut(addr, ",")
+			go io.Copy(io.Discard, stderr) // the server must never block on a full pipe
+			return "http://" + addr
+		}
+	}
+	t.Fatalf("serve exited before listening:\n%s", log.String())
+	return ""
 }
 
 // A non-square model (96 high, 64 wide) with its own three classes trains and predicts: crops
@@ -609,5 +620,86 @@ func TestNonSquareModelTrainsAndPredicts(t *testing.T) {
 	out, stderr, code := emotions(t, "predict", "--model", run, filepath.Join(data, "valid", "calm"))
 	if code != 0 || strings.Count(out, ": ") != 3 || !strings.Contains(out, "[calm ") {
 		t.Fatalf("predict exited %d:\n%s\n%s", code, out, stderr)
+	}
+}
+
+// Every flag's placeholder in every command's --help is one word (DIR, BASE, value): urfave/cli
+// takes the first `backquoted` words of a flag's usage for it, and a command named that way
+// in the usage ("from `emotions new-model`") became "--model emotions new-model".
+func TestHelpPlaceholders(t *testing.T) {
+	commands := [][]string{{}}
+	seen := 0
+	for len(commands) > 0 {
+		path := commands[0]
+		commands = commands[1:]
+		out, stderr, code := emotions(t, append(append([]string{}, path...), "--help")...)
+		if code != 0 {
+			t.Fatalf("emotions %v --help exited %d:\n%s", path, code, stderr)
+		}
+		section := ""
+		for _, line := range strings.Split(out, "\n") {
+			if !strings.HasPrefix(line, " ") {
+				section = strings.TrimSpace(line)
+				continue
+			}
+			fields := strings.Fields(line)
+			switch {
+			case len(fields) == 0:
+			case section == "COMMANDS:" && fields[0] != "help," && fields[0] != "help":
+				commands = append(commands, append(append([]string{}, path...), strings.TrimSuffix(fields[0], ",")))
+			case strings.HasSuffix(section, "OPTIONS:") && strings.HasPrefix(fields[0], "-"):
+				// The flag column ends where two spaces separate it from the usage.
+				column, _, _ := strings.Cut(strings.TrimSpace(line), "  ")
+				for _, name := range strings.Split(column, ", ") {
+					seen++
+					if words := strings.Fields(name); len(words) > 2 || strings.Contains(name, "emotions") {
+						t.Errorf("emotions %v --help: flag %q has a placeholder of several words", path, name)
+					}
+				}
+			}
+		}
+	}
+	if seen < 50 {
+		t.Fatalf("only %d flags found in the help: the help's layout changed and this test no longer reads it", seen)
+	}
+}
+
+// TensorFlow's start-up lines (the oneDNN notice, absl's MLIR pass notice when the first
+// session optimises its graph) are not shown unless the user asks with TF_CPP_MIN_LOG_LEVEL=0.
+func TestTensorFlowNoiseHidden(t *testing.T) {
+	model := testutil.TinyModel(t)
+	emotions(t, "--help") // builds the binary
+	noise := []string{"oneDNN custom operations", "mlir_graph_optimization_pass", "absl::InitializeLog"}
+	run := func(level string) string {
+		t.Helper()
+		cmd := exec.Command(binary, "info", model)
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "TF_CPP_MIN_LOG_LEVEL=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		if level != "" {
+			cmd.Env = append(cmd.Env, "TF_CPP_MIN_LOG_LEVEL="+level)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("info (TF_CPP_MIN_LOG_LEVEL=%q): %v\n%s", level, err, stderr.String())
+		}
+		return stderr.String()
+	}
+	for _, level := range []string{"", "1", "2"} {
+		stderr := run(level)
+		for _, line := range noise {
+			if strings.Contains(stderr, line) {
+				t.Errorf("TF_CPP_MIN_LOG_LEVEL=%q: stderr shows %q:\n%s", level, line, stderr)
+			}
+		}
+	}
+	stderr := run("0")
+	for _, line := range noise {
+		if !strings.Contains(stderr, line) {
+			t.Errorf("TF_CPP_MIN_LOG_LEVEL=0: stderr lacks %q, which TensorFlow prints at INFO:\n%s", line, stderr)
+		}
 	}
 }

@@ -127,7 +127,7 @@ func evaluateCommand() *cli.Command {
 			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Required: true, EnvVars: []string{"EMOTIONS_EVAL_DATA"}, Usage: "directory with one folder per class (e.g. faces4/test)"},
 			&cli.IntFlag{Name: "batch-size", Value: 64, Usage: "images per session run"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
-			&cli.StringFlag{Name: "confusion", Usage: "also draw the confusion matrix into this PNG"},
+			&cli.StringFlag{Name: "confusion", Usage: "also draw the confusion matrix into this PNG: counts, and rows normalised to recall per class"},
 		),
 		Action: func(c *cli.Context) error {
 			m, cl, err := openClassifier(c)
@@ -148,6 +148,9 @@ func evaluateCommand() *cli.Command {
 				return printJSON(report)
 			}
 			printReport(report)
+			if path := c.String("confusion"); path != "" {
+				fmt.Printf("\nconfusion matrix: %s (%s)\n", path, plots.ConfusionPanels)
+			}
 			return nil
 		},
 	}

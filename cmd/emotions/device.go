@@ -56,7 +56,7 @@ func openModel(c *cli.Context, path string) (*tfgraph.Model, error) {
 
 func modelFlag(required bool) *cli.StringFlag {
 	return &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: required, EnvVars: []string{"EMOTIONS_MODEL"},
-		Usage: "model directory (from `emotions new-model`) or run directory (its best/ model is used)"}
+		Usage: "model `DIR` (from emotions new-model), or a run directory (its best/ model is used)"}
 }
 
 func usageError(format string, args ...any) error {

@@ -11,7 +11,6 @@ import (
 )
 
 func main() {
-	quietTensorFlow()
 	limitMallocArenas()
 	app := &cli.App{
 		Name:                 "emotions",

@@ -58,8 +58,8 @@ func serveCommand() *cli.Command {
 			"one of zeros) pass; until then the previous version serves. Binds 127.0.0.1 by default: pass --host 0.0.0.0 to listen on every interface\n" +
 			"(TF Serving's default). SIGTERM/SIGINT finish requests in flight, then exit.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model-base", EnvVars: []string{"EMOTIONS_MODEL_BASE"}, Usage: "directory of numbered versions (from `emotions export`)"},
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, EnvVars: []string{"EMOTIONS_MODEL"}, Usage: "a single model or run directory, served as version 1 (instead of --model-base)"},
+			&cli.StringFlag{Name: "model-base", EnvVars: []string{"EMOTIONS_MODEL_BASE"}, Usage: "`BASE` directory of numbered versions (from emotions export)"},
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, EnvVars: []string{"EMOTIONS_MODEL"}, Usage: "a single model or run `DIR`, served as version 1 (instead of --model-base)"},
 			&cli.StringFlag{Name: "model-name", Value: "emotions", EnvVars: []string{"EMOTIONS_MODEL_NAME"}, Usage: "the NAME in /v1/models/NAME"},
 			&cli.StringFlag{Name: "host", Value: "127.0.0.1", EnvVars: []string{"EMOTIONS_HOST"}, Usage: "address to listen on (0.0.0.0: every interface)"},
 			&cli.IntFlag{Name: "port", Value: 8501, EnvVars: []string{"EMOTIONS_PORT"}, Usage: "REST port"},

@@ -63,8 +63,8 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-reduce-lr", Usage: "keep the learning rate fixed"},
 			&cli.BoolFlag{Name: "save-every-epoch", Usage: "ModelCheckpoint without save_best_only (best/ then holds the last epoch)"},
 			&cli.StringFlag{Name: "backup-every", Value: "1", Usage: "write last/ (the resume state) every N epochs (a number) or every period (a duration: 10m); it is also written at the end and at once on Ctrl-C"},
-			&cli.StringFlag{Name: "test", Usage: "class folders to evaluate best/ on at the end, in the same process (printed as `emotions evaluate` does and recorded in summary.json)"},
-			&cli.IntFlag{Name: "replicas", Usage: "train as N towers, one per device, each on 1/N of every batch (Keras' MirroredStrategy; the model needs `new-model --replicas N`); 0 = every GPU the session sees when the model has towers for them, else 1"},
+			&cli.StringFlag{Name: "test", Usage: "class folders (`DIR`) to evaluate best/ on at the end, in the same process (printed as emotions evaluate does and recorded in summary.json)"},
+			&cli.IntFlag{Name: "replicas", Usage: "train as `N` towers, one per device, each on 1/N of every batch (Keras' MirroredStrategy; the model needs new-model --replicas N); 0 = every GPU the session sees when the model has towers for them, else 1"},
 			&cli.BoolFlag{Name: "deterministic", Usage: "ask TensorFlow for deterministic ops (TF_DETERMINISTIC_OPS=1): reproducible, slower"},
 			&cli.BoolFlag{Name: "json", Usage: "print summary.json at the end (epoch lines go to stderr)"},
 		),
@@ -189,8 +189,8 @@ func runTrain(c *cli.Context) error {
 	}
 	fmt.Printf("\nbest model: %s\nplots: %s, %s\n", summary.Best, filepath.Join(spec.out, plots.LossFile), filepath.Join(spec.out, plots.AccuracyFile))
 	if summary.Test != nil {
-		fmt.Printf("test: accuracy %.4f (95%% CI %.4f-%.4f) on %d images (%s); confusion matrix: %s\n", summary.Test.Accuracy,
-			summary.Test.AccuracyCI95[0], summary.Test.AccuracyCI95[1], summary.Test.N, spec.test, filepath.Join(spec.out, confusionFile))
+		fmt.Printf("test: accuracy %.4f (95%% CI %.4f-%.4f) on %d images (%s); confusion matrix: %s (%s)\n", summary.Test.Accuracy,
+			summary.Test.AccuracyCI95[0], summary.Test.AccuracyCI95[1], summary.Test.N, spec.test, filepath.Join(spec.out, confusionFile), plots.ConfusionPanels)
 	}
 	return nil
 }

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/emotions-dev/emotions/internal/testutil"
 	"github.com/emotions-dev/emotions/train"
 )
+
+func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
 
 // The example does what its comment says: 3 epochs, a resume, 5 epochs in all, and the blobs
 // are learnable (the best validation loss is below chance).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/emotions-dev/emotions/internal/testutil"
 )
+
+func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
 
 // The example labels a photo, names the file it cannot read, and predicts on a tensor.
 func TestPredictExample(t *testing.T) {

@@ -1,5 +1,8 @@
 // Package testutil finds the project's venv and exports small models for tests. Tests that
 // need Python fail (never skip) when the venv is missing: `make setup` creates it.
+//
+// What a package's tests share outlives each test, so t.TempDir cannot hold it: it goes in
+// a SharedDir, which the package's TestMain (Main or RunWithTinyModel) removes at the end.
 package testutil
 
 import (
@@ -95,7 +98,56 @@ func runPython(args ...string) (string, error) {
 var (
 	exportMu sync.Mutex
 	exported = map[string]string{}
+
+	sharedMu   sync.Mutex
+	sharedDirs []string
+	// inMain is set while Main or RunWithTinyModel runs the tests: a shared directory made
+	// outside them would outlive the test binary.
+	inMain bool
 )
+
+// SharedDir makes a temporary directory (os.MkdirTemp's pattern) for something several tests
+// of a package share, such as an exported model or a built binary. The package's TestMain
+// must be Main or RunWithTinyModel, which remove it when the tests end: otherwise it is an
+// error, as every run would leave the directory behind.
+func SharedDir(pattern string) (string, error) {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if !inMain {
+		return "", errors.New("a shared test directory needs the package's TestMain to be testutil.Main (or RunWithTinyModel), which removes it")
+	}
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return "", err
+	}
+	sharedDirs = append(sharedDirs, dir)
+	return dir, nil
+}
+
+// Main is a package's TestMain when its tests use SharedDir, ExportModel or TinyModel: it
+// runs the tests, then removes the shared directories. It returns the exit code for os.Exit.
+func Main(m *testing.M) int {
+	begin()
+	defer removeShared()
+	return m.Run()
+}
+
+func begin() {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	inMain = true
+}
+
+func removeShared() {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	for _, dir := range sharedDirs {
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "remove a shared test directory:", err)
+		}
+	}
+	sharedDirs, inMain = nil, false
+}
 
 // ExportModel runs savedmodel/export.py with args (e.g. "--backbone", "tiny") once per test
 // binary and returns the model directory. Callers must not modify it.
@@ -119,7 +171,7 @@ func exportModel(args ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	base, err := os.MkdirTemp("", "emotions-test-model-")
+	base, err := SharedDir("emotions-test-model-")
 	if err != nil {
 		return "", err
 	}
@@ -141,8 +193,10 @@ func TinyModel(t testing.TB) string {
 
 // RunWithTinyModel is a package's TestMain for its Example functions, which have no
 // testing.TB to fail with: it exports the tiny model, stores its directory in *dir, and runs
-// the tests (the exit code for os.Exit).
+// the tests (the exit code for os.Exit). Like Main, it removes the shared directories at the end.
 func RunWithTinyModel(m *testing.M, dir *string) int {
+	begin()
+	defer removeShared()
 	var err error
 	if *dir, err = exportModel(tinyArgs...); err != nil {
 		fmt.Fprintln(os.Stderr, "export the examples' model:", err)
