@@ -20,7 +20,7 @@ func deviceFlags() []cli.Flag {
 		&cli.StringFlag{Name: "gpu-devices", EnvVars: []string{"EMOTIONS_GPU_DEVICES"}, Usage: "GPUs to use, as CUDA indices (e.g. 0 or 0,1); default all"},
 		&cli.BoolFlag{Name: "gpu-allow-growth", Value: d.AllowGrowth, EnvVars: []string{"EMOTIONS_GPU_ALLOW_GROWTH"}, Usage: "take GPU memory as needed rather than all at start (lets serve share a GPU)"},
 		&cli.Float64Flag{Name: "gpu-memory-fraction", EnvVars: []string{"EMOTIONS_GPU_MEMORY_FRACTION"}, Usage: "cap on the share of GPU memory TensorFlow takes (0 = no cap)"},
-		&cli.IntFlag{Name: "cpu-devices", EnvVars: []string{"EMOTIONS_CPU_DEVICES"}, Usage: "split the CPU into N logical devices (so `train --replicas N` runs N towers without GPUs; 0 = one)"},
+		&cli.IntFlag{Name: "cpu-devices", EnvVars: []string{"EMOTIONS_CPU_DEVICES"}, Usage: "split the CPU into `N` logical devices (so train --replicas N runs N towers without GPUs; 0 = one)"},
 		&cli.IntFlag{Name: "threads", EnvVars: []string{"EMOTIONS_THREADS"}, Usage: "TensorFlow intra-op threads (0 = all cores)"},
 		&cli.IntFlag{Name: "inter-op-threads", EnvVars: []string{"EMOTIONS_INTER_OP_THREADS"}, Usage: "TensorFlow inter-op threads (0 = TensorFlow's default)"},
 		&cli.StringFlag{Name: "xla", Value: d.XLA, EnvVars: []string{"EMOTIONS_XLA"}, Usage: "XLA-compiled train step: auto (on GPU only, like Keras), on, off"},

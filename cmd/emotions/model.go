@@ -40,7 +40,7 @@ func newModelCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-xla", Usage: "same as --export-xla off"},
 			&cli.StringFlag{Name: "mixed-precision", Value: "none", Usage: "Keras dtype policy: none (float32), mixed_float16 (float16 compute with Keras' dynamic loss scaling: GPUs with tensor cores) or mixed_bfloat16 (bfloat16 compute: TPUs, recent GPUs, CPUs with AVX512_BF16/AMX); variables and outputs stay float32"},
 			&cli.IntFlag{Name: "loss-scale-growth-steps", Value: 2000, Usage: "mixed_float16: steps with finite gradients before the loss scale doubles (Keras' LossScaleOptimizer dynamic_growth_steps)"},
-			&cli.StringFlag{Name: "replicas", Value: "auto", Usage: "also export the train step as N towers, one per device (`train --replicas N`, as Keras' MirroredStrategy): auto (the GPUs this machine has), or a number (1: none)"},
+			&cli.StringFlag{Name: "replicas", Value: "auto", Usage: "also export the train step as `N` towers, one per device (train --replicas N, as Keras' MirroredStrategy): auto (the GPUs this machine has), or a number (1: none)"},
 			&cli.StringFlag{Name: "model-cache", EnvVars: []string{"EMOTIONS_MODEL_CACHE"}, Value: savedmodel.DefaultModelCache(), Usage: "cache of exports: an identical new-model is a hard-linked copy; empty to disable"},
 			&cli.BoolFlag{Name: "no-cache", Usage: "export anew, without reading or filling --model-cache"},
 		},
