@@ -782,7 +782,10 @@ def tensor_activation(tensor):
     or None when the layer has none of its own."""
     import keras
 
-    layer = tensor._keras_history[0]
+    history = getattr(tensor, "_keras_history", None)  # none on a subclassed model's traced output
+    if history is None:
+        return None
+    layer = history[0]
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     fn = getattr(layer, "activation", None)
@@ -815,13 +818,36 @@ def load_generic(path, custom_module):
     return model, [str(w.message) for w in caught]
 
 
-def generic_output_names(model):
-    """The model's output names in the order of model.outputs: the keys of a dict output (as
-    Keras flattens it, sorted), else the names of the layers producing them."""
-    struct = model._outputs_struct
-    if isinstance(struct, dict):
-        return sorted(struct)
-    return [t._keras_history[0].name for t in model.outputs]
+def generic_structure(model):
+    """(inputs, outputs, output names): the model's input and output structures as KerasTensors
+    (a tensor, a list or a dict, as the model takes and returns them) and its output names in
+    flattened order; None for a subclassed model that was never built.
+
+    A functional model (a Sequential one keeps a functional graph) has them; an output's name is
+    its dict key, else the name of the layer producing it. A built subclassed model has one input
+    of the shape it was built with, named "inputs" as model.export() names it, and its outputs
+    are traced symbolically, named output_0, output_1, ... (or their dict keys)."""
+    import keras
+    from keras import tree
+
+    graph = getattr(model, "_functional", None) or model
+    if hasattr(graph, "_inputs_struct") and hasattr(graph, "_outputs_struct"):
+        ins, outs = graph._inputs_struct, graph._outputs_struct
+        if isinstance(outs, dict):
+            return ins, outs, sorted(outs)
+        return ins, outs, [t._keras_history[0].name for t in tree.flatten(outs)]
+    shapes = getattr(model, "_build_shapes_dict", None) or {}
+    if not model.built or len(shapes) != 1:
+        return None
+    # Built by a call on a batch, the shape holds that batch's size: the batch is dynamic.
+    shape = (None, *tuple(next(iter(shapes.values())))[1:])
+    ins = keras.KerasTensor(shape, dtype=model.input_dtype, name="inputs")
+    from keras.src import backend  # what Keras' own _symbolic_build traces with; not re-exported
+
+    outs = backend.compute_output_spec(model, ins, training=False)
+    if isinstance(outs, dict):
+        return ins, outs, sorted(outs)
+    return ins, outs, [f"output_{i}" for i in range(len(tree.flatten(outs)))]
 
 
 def per_output_losses(model, names):
@@ -843,6 +869,7 @@ def check_generic(model, args, load_warnings):
     and the signature's tensors: (problems, inputs, outputs, targets, losses), each tensor a
     dict(name, dtype, shape) with -1 for the batch (and any other dynamic) dimension."""
     import keras
+    from keras import tree
 
     problems = []
     for flag, value, default in (("--output", args.output, "auto"), ("--mixed-precision", args.mixed_precision, "none"),
@@ -867,14 +894,19 @@ def check_generic(model, args, load_warnings):
         problems.append(f"optimizer {model.optimizer.name} uses a learning-rate schedule: Go sets the learning "
                         "rate itself (ReduceLROnPlateau): recompile with a float learning rate")
     try:
-        inputs = list(model.inputs)
-    except (AttributeError, ValueError):
-        problems.append(f"{type(model).__name__} has no symbolic inputs (a subclassed model): build it as a "
-                        "functional model, or call it on keras.Input tensors, before saving")
+        structure = generic_structure(model)
+    except Exception as err:
+        problems.append(f"{type(model).__name__}: cannot trace its call on its build shape: "
+                        f"{type(err).__name__}: {first_line(err)}")
         return problems, [], [], [], []
+    if structure is None:
+        problems.append(f"{type(model).__name__} is a subclassed model that was never built (or was built "
+                        "with several inputs): call it on a batch, or build it, before saving")
+        return problems, [], [], [], []
+    ins, outs, names = structure
 
     in_specs = []
-    for t in inputs:
+    for t in tree.flatten(ins):
         spec = spec_of(t.name, t.shape, keras.backend.standardize_dtype(t.dtype))
         if spec["dtype"] not in INPUT_DTYPES:
             problems.append(f"input {t.name}: dtype {spec['dtype']}: need one of {', '.join(INPUT_DTYPES)}")
@@ -882,9 +914,8 @@ def check_generic(model, args, load_warnings):
             problems.append(f"input {t.name}: shape {tuple(t.shape)}: the first (batch) dimension must be dynamic (None)")
         in_specs.append(spec)
 
-    names = generic_output_names(model)
     out_specs, target_specs, losses = [], [], []
-    for name, t, loss in zip(names, model.outputs, per_output_losses(model, names)):
+    for name, t, loss in zip(names, tree.flatten(outs), per_output_losses(model, names)):
         dtype = keras.backend.standardize_dtype(t.dtype)
         out_specs.append(spec_of(name, t.shape, dtype))
         if loss is None:
@@ -899,7 +930,7 @@ def check_generic(model, args, load_warnings):
                             "binary_crossentropy, or one unit per class")
         if from_logits is False and loss_name in CROSS_ENTROPIES and tensor_activation(t) == "linear":
             problems.append(f"output {name}: loss {loss_name} takes probabilities (from_logits=False) but the "
-                            f"layer {t._keras_history[0].name} has a linear activation: compile with "
+                            f"layer {t._keras_history.operation.name} has a linear activation: compile with "
                             "from_logits=True or end in softmax/sigmoid")
         sparse = loss_name.startswith("sparse_")
         target_specs.append(spec_of(name, t.shape[:-1] if sparse else t.shape, "int32" if sparse else "float32"))
@@ -922,18 +953,28 @@ def build_generic(model, in_specs, target_specs):
     def sym(s):
         return keras.KerasTensor([None if d < 0 else d for d in s["shape"]], s["dtype"])
 
-    x = tree.pack_sequence_as(model._inputs_struct, [sym(s) for s in in_specs])
-    y = pack_targets(model, [sym(s) for s in target_specs])
+    ins, outs, _ = generic_structure(model)
+    x = tree.pack_sequence_as(ins, [sym(s) for s in in_specs])
+    y = pack_targets(outs, [sym(s) for s in target_specs])
     model._symbolic_build(data_batch=(x, y, keras.KerasTensor([None], "float32")))
 
 
-def pack_targets(model, flat):
-    struct = model._outputs_struct
+def pack_targets(struct, flat):
+    """Targets in the structure of the model's outputs (what compile's losses are keyed by)."""
     if isinstance(struct, dict):
         return dict(zip(sorted(struct), flat))
     if isinstance(struct, (list, tuple)):
         return list(flat)
     return flat[0]
+
+
+def loss_output(entry, names):
+    """The output name a built CompileLoss entry applies to, from its path in the outputs' structure
+    (its name is the output's only where Keras knows output names: not for a Sequential model)."""
+    if not entry.path:
+        return names[0] if len(names) == 1 else None
+    key = entry.path[-1]
+    return names[key] if isinstance(key, int) and key < len(names) else key
 
 
 def check_traceable(model, out_specs, target_specs, problems):
@@ -948,10 +989,11 @@ def check_traceable(model, out_specs, target_specs, problems):
     outputs = {s["name"]: s for s in out_specs}
     targets = {s["name"]: s for s in target_specs}
     weight = tf.TensorSpec([None], tf.float32)
+    names = [s["name"] for s in out_specs]
     for entry in model._compile_loss._flat_losses or []:
-        name = entry.name
+        name = loss_output(entry, names)
         if name not in targets:
-            problems.append(f"loss {entry.loss.name} applies to {name!r}, which is not one output of the model")
+            problems.append(f"loss {entry.loss.name} applies to {entry.name!r}, which is not one output of the model")
             continue
         fn = entry.loss
         try:
@@ -963,7 +1005,6 @@ def check_traceable(model, out_specs, target_specs, problems):
     cm = model._compile_metrics
     if cm is None:
         return
-    names = [s["name"] for s in out_specs]
     for lists in (cm._flat_metrics, cm._flat_weighted_metrics):
         for name, mlist in zip(names, lists or []):
             for m in (mlist.metrics if mlist is not None else []):
@@ -1036,17 +1077,18 @@ def generic_endpoints(model, in_specs, out_specs, target_specs):
     w_spec = tf.TensorSpec([None], tf.float32, name="sample_weights")
     n_in, n_out = len(x_specs), len(y_specs)
     out_names = [s["name"] for s in out_specs]
+    ins, outs, _ = generic_structure(model)
 
     def unpack(args):
-        x = tree.pack_sequence_as(model._inputs_struct, list(args[:n_in]))
-        y = pack_targets(model, list(args[n_in:n_in + n_out]))
+        x = tree.pack_sequence_as(ins, list(args[:n_in]))
+        y = pack_targets(outs, list(args[n_in:n_in + n_out]))
         return x, y, args[n_in + n_out]
 
     def logs(results):
         return {k: tf.identity(v) for k, v in results.items()}
 
     def serve(*args):
-        out = model(tree.pack_sequence_as(model._inputs_struct, list(args)), training=False)
+        out = model(tree.pack_sequence_as(ins, list(args)), training=False)
         if isinstance(out, dict):
             return {k: out[k] for k in out_names}
         return dict(zip(out_names, tree.flatten(out)))
@@ -1141,7 +1183,7 @@ def export_generic(args, out, start):
                       for k, v in fns["train_step"].get_concrete_function().structured_outputs.items()}
         by_output = {l["output"]: l for l in losses}
         for entry in model._compile_loss._flat_losses:
-            by_output[entry.name]["weight"] = 1.0 if entry.loss_weights is None else float(entry.loss_weights)
+            by_output[loss_output(entry, [s["name"] for s in out_specs])]["weight"] = 1.0 if entry.loss_weights is None else float(entry.loss_weights)
         optimizer = model.optimizer
         meta = dict(
             format=GENERIC_FORMAT,

@@ -41,9 +41,10 @@ type genericRun struct {
 	} `json:"meta"`
 }
 
-// Three compiled Keras models (tabular regression with sample weights; int32 token ids with a
+// Five compiled Keras models (tabular regression with sample weights; int32 token ids with a
 // sparse and a binary cross-entropy, accuracy and AUC; two inputs and two outputs with
-// loss_weights) exported with --generic: two epochs of the SavedModel's reset_metrics,
+// loss_weights; a Sequential one with Huber and RMSE; a registered subclassed one built by a
+// call, loaded with --custom-module) exported with --generic: two epochs of the SavedModel's reset_metrics,
 // train_step and evaluate signatures give every value Keras fit's History gives on an identical
 // copy, and serving_default answers with the model's own output names; a model with two
 // problems is refused with both named in one message.
@@ -54,8 +55,8 @@ func TestGenericExportMatchesKerasFit(t *testing.T) {
 		filepath.Join(root, "savedmodel", "export.py"), work)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var r struct {
-		Tabular, Text, TwoByTwo genericRun
-		Refusal                 struct {
+		Tabular, Text, TwoByTwo, Sequential, Subclassed genericRun
+		Refusal                                         struct {
 			Message *string
 			Wrote   bool
 		}
@@ -64,13 +65,17 @@ func TestGenericExportMatchesKerasFit(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &raw); err != nil {
 		t.Fatalf("check_generic.py said %q: %v", out, err)
 	}
-	for name, dst := range map[string]any{"tabular": &r.Tabular, "text": &r.Text, "two_by_two": &r.TwoByTwo, "refusal": &r.Refusal} {
+	runs := map[string]*genericRun{"tabular": &r.Tabular, "text": &r.Text, "two_by_two": &r.TwoByTwo,
+		"sequential": &r.Sequential, "subclassed": &r.Subclassed}
+	for name, dst := range map[string]any{"tabular": &r.Tabular, "text": &r.Text, "two_by_two": &r.TwoByTwo,
+		"sequential": &r.Sequential, "subclassed": &r.Subclassed, "refusal": &r.Refusal} {
 		if err := json.Unmarshal(raw[name], dst); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
 
-	for name, run := range map[string]genericRun{"tabular": r.Tabular, "text": r.Text, "two_by_two": r.TwoByTwo} {
+	for name, p := range runs {
+		run := *p
 		compareHistories(t, name, run)
 		if run.Meta.Format != 3 || run.Meta.Kind != "generic" {
 			t.Errorf("%s: emotions.json format %d kind %q, want 3 generic", name, run.Meta.Format, run.Meta.Kind)
@@ -118,6 +123,14 @@ func TestGenericExportMatchesKerasFit(t *testing.T) {
 	}
 	if strings.Join(r.Text.SigInputs, ",") != "positive,sample_weights,tokens,topic" {
 		t.Errorf("text: train_step takes %v", r.Text.SigInputs)
+	}
+	sub := r.Subclassed.Meta
+	if len(sub.Inputs) != 1 || sub.Inputs[0].Name != "inputs" || !sameInts(sub.Inputs[0].Shape, []int{-1, 8}) ||
+		len(sub.Outputs) != 1 || sub.Outputs[0].Name != "output_0" {
+		t.Errorf("subclassed: inputs %+v outputs %+v, want inputs [-1 8] -> output_0", sub.Inputs, sub.Outputs)
+	}
+	if r.Sequential.Meta.Losses[0].Loss != "huber" || r.Sequential.Meta.Monitor["rmse"] != "min" {
+		t.Errorf("sequential: losses %+v monitor %v, want huber and rmse min", r.Sequential.Meta.Losses, r.Sequential.Meta.Monitor)
 	}
 	two := r.TwoByTwo.Meta
 	if len(two.Losses) != 2 || two.Losses[0].Output != "label" || two.Losses[0].Loss != "categorical_crossentropy" ||

@@ -85,6 +85,13 @@ def two_by_two():
     return model, data(24), data(16), None
 
 
+def plain(d, struct):
+    """A single non-dict input or output is given to Keras as an array, several as a list."""
+    if isinstance(struct, dict):
+        return d
+    return list(d.values()) if isinstance(struct, (list, tuple)) else list(d.values())[0]
+
+
 def batches(arrays, n):
     for i in range(0, n, BATCH):
         yield {k: v[i:i + BATCH] for k, v in arrays.items()}
@@ -95,18 +102,13 @@ def run_export(name, build):
     path = os.path.join(work, f"{name}.keras")
     model.save(path)
     out = os.path.join(work, name)
-    export.main(["--from", path, "--generic", "--out", out])
+    export.main(["--from", path, "--generic", "--custom-module", "generic_custom_objects", "--out", out])
     meta = json.load(open(os.path.join(out, "emotions.json")))
 
     # Keras: fit on a copy loaded from the same file.
     keras_model = keras.saving.load_model(path)
-    # A single non-dict input or output is given to fit as an array, as Keras wants it.
-    def plain(d, struct):
-        if isinstance(struct, dict):
-            return d
-        return list(d.values()) if isinstance(struct, (list, tuple)) else list(d.values())[0]
-    x, y, vx, vy = (plain(x, model._inputs_struct), plain(y, model._outputs_struct),
-                    plain(vx, model._inputs_struct), plain(vy, model._outputs_struct))
+    ins, outs, _ = export.generic_structure(model)
+    x, y, vx, vy = plain(x, ins), plain(y, outs), plain(vx, ins), plain(vy, outs)
     history = keras_model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
                               sample_weight=weights, validation_data=(vx, vy)).history
     history.pop("learning_rate", None)
@@ -134,7 +136,7 @@ def run_export(name, build):
         for k, v in logs.items():
             ours.setdefault("val_" + k, []).append(float(v.numpy()))
     served = sm.signatures["serving_default"](**{k: tf.constant(v[:4]) for k, v in vx.items()})
-    predicted = keras_model.predict(plain(vx, model._inputs_struct), verbose=0)
+    predicted = keras_model.predict(plain(vx, ins), verbose=0)
     if not isinstance(predicted, dict):
         predicted = named(predicted, meta["outputs"])
     serve_diff = 0.0
@@ -146,33 +148,65 @@ def run_export(name, build):
                 signature_inputs=sorted(sm.signatures["train_step"].structured_input_signature[1]))
 
 
+# A team's own module of registered objects, given to the export with --custom-module.
+with open(os.path.join(work, "generic_custom_objects.py"), "w") as f:
+    f.write(textwrap.dedent('''
+        import keras
+        import numpy as np
+
+        @keras.saving.register_keras_serializable(package="team")
+        def numpy_loss(y_true, y_pred):
+            return np.mean(np.asarray(y_true) - np.asarray(y_pred))
+
+        @keras.saving.register_keras_serializable(package="team")
+        class OwnStep(keras.Model):
+            def train_step(self, data):
+                return super().train_step(data)
+
+        @keras.saving.register_keras_serializable(package="team")
+        class TeamRegressor(keras.Model):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.hidden = keras.layers.Dense(16, activation="relu")
+                self.head = keras.layers.Dense(1)
+
+            def call(self, x):
+                return self.head(self.hidden(x))
+    '''))
+sys.path.insert(0, work)
+os.chdir(work)
+import generic_custom_objects as m  # noqa: E402
+
+
+def sequential():
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([keras.Input((8,), name="row"), layers.Dense(16, activation="relu"),
+                              layers.Dense(1, name="value")])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss=keras.losses.Huber(delta=0.5),
+                  metrics=[keras.metrics.RootMeanSquaredError(name="rmse")], jit_compile=False)
+    data = lambda n: ({"row": rng.normal(size=(n, 8)).astype("float32")},  # noqa: E731
+                      {"value": rng.normal(size=(n, 1)).astype("float32")})
+    return model, data(24), data(16), None
+
+
+def subclassed():
+    keras.utils.set_random_seed(5)
+    model = m.TeamRegressor()
+    model(np.zeros((2, 8), "float32"))  # built by a call, as a team would
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", metrics=["mae"], jit_compile=False)
+    data = lambda n: ({"inputs": rng.normal(size=(n, 8)).astype("float32")},  # noqa: E731
+                      {"output_0": rng.normal(size=(n, 1)).astype("float32")})
+    return model, data(24), data(16), None
+
+
 def refusal():
     """A model with two problems: it overrides train_step, and its registered custom loss runs
     NumPy on the tensors (it cannot be traced)."""
-    mod = os.path.join(work, "generic_custom_objects.py")
-    with open(mod, "w") as f:
-        f.write(textwrap.dedent('''
-            import keras
-            import numpy as np
-
-            @keras.saving.register_keras_serializable(package="team")
-            def numpy_loss(y_true, y_pred):
-                return np.mean(np.asarray(y_true) - np.asarray(y_pred))
-
-            @keras.saving.register_keras_serializable(package="team")
-            class OwnStep(keras.Model):
-                def train_step(self, data):
-                    return super().train_step(data)
-        '''))
-    sys.path.insert(0, work)
-    import generic_custom_objects as m
-
     x = keras.Input((4,), name="x")
     model = m.OwnStep(x, layers.Dense(1, name="y")(x))
     model.compile(optimizer="adam", loss=m.numpy_loss)
     path = os.path.join(work, "refused.keras")
     model.save(path)
-    os.chdir(work)
     try:
         export.main(["--from", path, "--generic", "--custom-module", "generic_custom_objects",
                      "--out", os.path.join(work, "refused")])
@@ -182,6 +216,7 @@ def refusal():
 
 
 result = {name: run_export(name, build) for name, build in
-          (("tabular", tabular), ("text", text), ("two_by_two", two_by_two))}
+          (("tabular", tabular), ("text", text), ("two_by_two", two_by_two), ("sequential", sequential),
+           ("subclassed", subclassed))}
 result["refusal"] = refusal()
 print(json.dumps(result))
