@@ -980,15 +980,17 @@ def loss_output(entry, names):
 def check_traceable(model, out_specs, target_specs, problems):
     """Traces each compiled loss and metric alone on its output's specs, so one that cannot be
     exported (Python-side code, a shape it does not fit) is named with its output and why.
-    Tracing runs no assign: metric state is left as it is."""
+    Tracing runs no assign: metric state is left as it is. The batch is traced as 2 rows so that
+    a target that does not fit its output fails here as it would in fit (e.g. AUC on a sparse
+    3-class target: 2 labels against 6 scores), not on the first batch in Go."""
     import tensorflow as tf
 
     def tspec(s):
-        return tf.TensorSpec([None if d < 0 else d for d in s["shape"]], s["dtype"])
+        return tf.TensorSpec([2, *(None if d < 0 else d for d in s["shape"][1:])], s["dtype"])
 
     outputs = {s["name"]: s for s in out_specs}
     targets = {s["name"]: s for s in target_specs}
-    weight = tf.TensorSpec([None], tf.float32)
+    weight = tf.TensorSpec([2], tf.float32)
     names = [s["name"] for s in out_specs]
     for entry in model._compile_loss._flat_losses or []:
         name = loss_output(entry, names)

@@ -47,7 +47,8 @@ type genericRun struct {
 // call, loaded with --custom-module) exported with --generic: two epochs of the SavedModel's reset_metrics,
 // train_step and evaluate signatures give every value Keras fit's History gives on an identical
 // copy, and serving_default answers with the model's own output names; a model with two
-// problems is refused with both named in one message.
+// problems is refused with both named in one message, and a metric that does not fit its
+// target (AUC on a sparse 3-class target, which Keras fit fails on) is refused by name.
 func TestGenericExportMatchesKerasFit(t *testing.T) {
 	work := t.TempDir()
 	root := testutil.RepoRoot(t)
@@ -56,10 +57,7 @@ func TestGenericExportMatchesKerasFit(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var r struct {
 		Tabular, Text, TwoByTwo, Sequential, Subclassed genericRun
-		Refusal                                         struct {
-			Message *string
-			Wrote   bool
-		}
+		Refusal, SparseAUC                              refusal
 	}
 	raw := map[string]json.RawMessage{}
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &raw); err != nil {
@@ -68,7 +66,7 @@ func TestGenericExportMatchesKerasFit(t *testing.T) {
 	runs := map[string]*genericRun{"tabular": &r.Tabular, "text": &r.Text, "two_by_two": &r.TwoByTwo,
 		"sequential": &r.Sequential, "subclassed": &r.Subclassed}
 	for name, dst := range map[string]any{"tabular": &r.Tabular, "text": &r.Text, "two_by_two": &r.TwoByTwo,
-		"sequential": &r.Sequential, "subclassed": &r.Subclassed, "refusal": &r.Refusal} {
+		"sequential": &r.Sequential, "subclassed": &r.Subclassed, "refusal": &r.Refusal, "sparse_auc": &r.SparseAUC} {
 		if err := json.Unmarshal(raw[name], dst); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -138,13 +136,25 @@ func TestGenericExportMatchesKerasFit(t *testing.T) {
 		t.Errorf("two_by_two: losses %+v, want label categorical_crossentropy 1, score 0.5", two.Losses)
 	}
 
-	if r.Refusal.Message == nil || r.Refusal.Wrote {
-		t.Fatalf("a model overriding train_step with an untraceable loss was exported")
+	r.Refusal.check(t, "a model overriding train_step with an untraceable loss",
+		"2 problems", "OwnStep overrides train_step", "output y: loss numpy_loss cannot be exported")
+	r.SparseAUC.check(t, "AUC on a sparse 3-class target", "1 problem", "output klass: metric auc cannot be exported")
+}
+
+type refusal struct {
+	Message *string
+	Wrote   bool
+}
+
+func (r refusal) check(t *testing.T, what string, wants ...string) {
+	t.Helper()
+	if r.Message == nil || r.Wrote {
+		t.Errorf("%s was exported", what)
+		return
 	}
-	msg := *r.Refusal.Message
-	for _, want := range []string{"2 problems", "OwnStep overrides train_step", "output y: loss numpy_loss cannot be exported"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("refusal %q does not say %q", msg, want)
+	for _, want := range wants {
+		if !strings.Contains(*r.Message, want) {
+			t.Errorf("refusal of %s %q does not say %q", what, *r.Message, want)
 		}
 	}
 }

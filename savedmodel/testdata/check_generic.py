@@ -215,8 +215,24 @@ def refusal():
     return dict(message=None, wrote=True)
 
 
+def sparse_auc():
+    """AUC on a sparse 3-class target: Keras fit fails on it (2 labels against 6 scores); the
+    export must refuse it, naming the metric, rather than accept what cannot train."""
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, layers.Dense(3, activation="softmax", name="klass")(x))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
+    path = os.path.join(work, "sparse_auc.keras")
+    model.save(path)
+    try:
+        export.main(["--from", path, "--generic", "--out", os.path.join(work, "sparse_auc")])
+    except SystemExit as err:
+        return dict(message=str(err), wrote=os.path.exists(os.path.join(work, "sparse_auc")))
+    return dict(message=None, wrote=True)
+
+
 result = {name: run_export(name, build) for name, build in
           (("tabular", tabular), ("text", text), ("two_by_two", two_by_two), ("sequential", sequential),
            ("subclassed", subclassed))}
 result["refusal"] = refusal()
+result["sparse_auc"] = sparse_auc()
 print(json.dumps(result))
