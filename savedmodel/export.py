@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The project's only Python: build (or wrap) a Keras image classifier and export it as a
-SavedModel whose signatures let Go predict, train one step, evaluate and set the learning rate.
+"""The project's only Python: build (or wrap) a Keras image classifier, or wrap any compiled
+Keras model (--generic), and export it as a SavedModel whose signatures let Go predict, train
+one step, evaluate and set the learning rate.
 
 Layout written to --out (atomically: a temp dir renamed into place):
 
@@ -21,6 +22,55 @@ object_graph.pb.
 Why no ExportArchive.track(model): track() makes a second tf.Variable for every Keras variable
 (Keras' _export_to_saved_model_graph); the endpoints then train one copy while a reload restores
 the other, stale one. Endpoints alone capture exactly the variables they use.
+
+--from model.keras --generic [--custom-module NAME]: any compiled Keras 3 model (functional,
+Sequential, or subclassed once built), exported with its own inputs, outputs, losses and metrics
+(format 3). NAME is imported first (from the current directory or PYTHONPATH): the module where
+the team registers its losses, metrics and layers with keras.saving.register_keras_serializable.
+Same layout as above (variables.json gives metric state the role "metric"); the signatures:
+
+    serve / serving_default   the model's inputs by name -> its outputs by name
+    train_step                inputs..., targets..., sample_weights -> the logs of Keras' train_step
+    evaluate                  inputs..., targets..., sample_weights -> the logs of Keras' test_step
+    reset_metrics             () -> {metrics: int64, how many metric objects were reset}
+    set_learning_rate         learning_rate (float32 scalar) -> {learning_rate, iterations}
+    get_state                 () -> {learning_rate, iterations}
+
+- Inputs are named as the model names them (the Input layers; "inputs" for a subclassed model,
+  as model.export() names it), of any rank, dtype float16/32/64, int32/64, bool or string, the
+  first dimension the batch. Outputs are named by their dict key, else by the layer producing
+  them (output_0, output_1, ... for a subclassed model). serve differs from model.export() only
+  there: model.export() names a list's outputs output_0, output_1, ...
+- Targets are named as their outputs (the keys of Keras' y dict): float32 of the output's shape;
+  for a sparse loss (sparse_categorical_crossentropy) int32 of the output's shape without its
+  last dimension (class indices). sample_weights is float32 [batch], one weight per row for
+  every output; feed ones for an unweighted batch (Keras gives the same numbers as with no
+  sample_weight: the weighted sums are then the plain ones and the denominators do not change).
+- train_step and evaluate run Keras' own train_step and test_step (model.train_step(data) traced
+  in the signature), so their numbers are Keras' by construction: the loss (the loss_weights sum
+  of the compiled losses plus the regularisation losses; Keras' loss tracker weighted by batch
+  size), each output's loss when there are several (<output>_loss), and every compiled metric
+  under Keras' log name (accuracy, auc, label_accuracy, score_mae, ...). Their values are the
+  metrics' running results: metric state (Keras metric variables, in the checkpoint) accumulates
+  over calls until reset_metrics. So an epoch as fit runs it is: reset_metrics, train_step per
+  batch (the last batch's logs are the epoch's logs); then reset_metrics, evaluate per validation
+  batch (the last batch's logs, prefixed val_, are the val logs). evaluate does not train.
+- emotions.json (format 3, kind "generic") holds the contract Go reads: inputs, outputs and
+  targets (each {name, dtype, shape}, -1 where dynamic), sample_weights, losses (per output:
+  loss, from_logits, weight), logs (name and shape of each train_step/evaluate output, in the
+  order Keras logs them), monitor (per log name, the direction Keras 3.15's `auto` mode picks for
+  it and its val_ twin: "min" for loss and for a metric whose _direction is not "up", "max" for
+  one whose is, "" where Keras cannot tell and refuses auto mode, as for per-output losses and
+  a multi-output model's prefixed metric names), signatures, serving, optimizer, learning_rate.
+- Refused, every problem listed in one run (exit status 1): a model not compiled (with the
+  warning Keras gave when its compile config could not be restored), one overriding train_step
+  or test_step, an output without a compiled loss, a learning-rate schedule, an input dtype not
+  listed above or a fixed batch dimension, a name shared by two tensors or taken by
+  sample_weights/learning_rate, a cross-entropy on a 1-unit output or on probabilities from a
+  linear layer, and any compiled loss or metric that cannot be traced on its output and target
+  (each named with its output and the error), e.g. NumPy inside a custom loss, AUC on sparse labels.
+- Not (yet) for --generic: XLA and replica variants, mixed-precision options, --weights; a
+  subclassed model with several inputs; an output with no loss.
 
 --cache DIR keeps a copy of each export keyed by everything that determines it (this script,
 every argument, the content of --from/--weights files, the TensorFlow/Keras/NumPy/Python
