@@ -715,12 +715,13 @@ def save_options():
     return tf.saved_model.SaveOptions()
 
 
-def prepare_archive(fns, names):
+def prepare_archive(fns, names, resources=()):
     """An ExportArchive of the endpoints names (the first becomes serving_default), each traced
     once, and its signatures. The traces are made inside a SavedModel save context: tf.function
     keys its trace cache on the save context's variable policy, so a trace made outside it (as
     ExportArchive.add_endpoint does) is traced again by tf.saved_model.save: twice the tracing
-    (InceptionResNetV2's train_step alone takes ~8 s)."""
+    (InceptionResNetV2's train_step alone takes ~8 s). resources: non-variable resources the
+    endpoints capture (lookup tables), which the archive tracks only for a track()ed model."""
     import keras
     from tensorflow.python.saved_model import save_context
 
@@ -729,21 +730,22 @@ def prepare_archive(fns, names):
         for name in names:
             archive.add_endpoint(name, fns[name])
         archive._filter_and_track_resources()  # sets _tf_trackable._all_variables: the checkpoint keys
+        archive._tf_trackable._misc_assets.extend(resources)
         signatures = {name: archive._get_concrete_fn(name) for name in names}
     signatures.setdefault("serving_default", signatures[names[0]])
     return archive, signatures
 
 
-def write_training_model(path, fns, names):
+def write_training_model(path, fns, names, resources=()):
     """The training SavedModel: every endpoint, the weights and the optimizer state."""
     import tensorflow as tf
 
-    archive, signatures = prepare_archive(fns, names)
+    archive, signatures = prepare_archive(fns, names, resources)
     tf.saved_model.save(archive._tf_trackable, path, signatures=signatures, options=save_options())
     return archive
 
 
-def write_serving_graph(path, fns):
+def write_serving_graph(path, fns, resources=()):
     """serving-graph/: the serve-only SavedModel proto (graph.pb) and the object graph its
     checkpoint needs (object_graph.pb), without a checkpoint: `emotions export` writes one of
     the trained weights. This is what tf.saved_model.save writes, minus the variables."""
@@ -752,7 +754,7 @@ def write_serving_graph(path, fns):
     from tensorflow.python.saved_model import builder_impl, constants
     from tensorflow.python.saved_model import save as tf_save
 
-    archive, signatures = prepare_archive(fns, ["serve"])
+    archive, signatures = prepare_archive(fns, ["serve"], resources)
     proto = saved_model_pb2.SavedModel(saved_model_schema_version=constants.SAVED_MODEL_SCHEMA_VERSION)
     _, exported_graph, saver, asset_info, _, _ = tf_save._build_meta_graph(
         archive._tf_trackable, signatures, save_options(), proto.meta_graphs.add())
@@ -1173,6 +1175,15 @@ def generic_endpoints(model, in_specs, out_specs, target_specs):
     )
 
 
+def lookup_resources(model):
+    """The model's non-variable resources (the tables of StringLookup, IntegerLookup, ...): a
+    SavedModel must track every resource its functions capture."""
+    import tensorflow as tf
+    from tensorflow.saved_model.experimental import TrackableResource
+
+    return [t for t in tf.train.TrackableView(model).descendants() if isinstance(t, TrackableResource)]
+
+
 def monitor_modes(model, log_names):
     """For each log name, the direction Keras 3.15's `auto` mode picks for it (and for its val_
     twin): "min" for loss, else the _direction of the compiled metric of that name ("up": max,
@@ -1218,14 +1229,15 @@ def export_generic(args, out, start):
 
     fns = generic_endpoints(model, in_specs, out_specs, target_specs)
     names = list(GENERIC_SIGNATURES)
+    resources = lookup_resources(model)
     parent = os.path.dirname(out) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
         with Phase(f"trace and write the training SavedModel ({', '.join(names)})"):
-            train_archive = write_training_model(tmp, fns, names)
+            train_archive = write_training_model(tmp, fns, names, resources)
         with Phase("write the serving graph"):
-            serving_archive = write_serving_graph(os.path.join(tmp, SERVING_DIR), fns)
+            serving_archive = write_serving_graph(os.path.join(tmp, SERVING_DIR), fns, resources)
         metric_vars = [v for m in model.metrics for v in m.variables]
         listing = variable_listing(train_archive, model, model.optimizer, metric_variables=metric_vars)
         write_listings(tmp, listing, serving_archive)

@@ -41,10 +41,11 @@ type genericRun struct {
 	} `json:"meta"`
 }
 
-// Five compiled Keras models (tabular regression with sample weights; int32 token ids with a
+// Six compiled Keras models (tabular regression with sample weights; int32 token ids with a
 // sparse and a binary cross-entropy, accuracy and AUC; two inputs and two outputs with
 // loss_weights; a Sequential one with Huber and RMSE; a registered subclassed one built by a
-// call, loaded with --custom-module) exported with --generic: two epochs of the SavedModel's reset_metrics,
+// call, loaded with --custom-module; one input of each of string (a StringLookup table), bool,
+// float64, int64 and float16) exported with --generic: two epochs of the SavedModel's reset_metrics,
 // train_step and evaluate signatures give every value Keras fit's History gives on an identical
 // copy, and serving_default answers with the model's own output names; a model with two
 // problems is refused with both named in one message, and a metric that does not fit its
@@ -56,17 +57,18 @@ func TestGenericExportMatchesKerasFit(t *testing.T) {
 		filepath.Join(root, "savedmodel", "export.py"), work)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var r struct {
-		Tabular, Text, TwoByTwo, Sequential, Subclassed genericRun
-		Refusal, SparseAUC                              refusal
+		Tabular, Text, TwoByTwo, Sequential, Subclassed, Dtypes genericRun
+		Refusal, SparseAUC                                      refusal
 	}
 	raw := map[string]json.RawMessage{}
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &raw); err != nil {
 		t.Fatalf("check_generic.py said %q: %v", out, err)
 	}
 	runs := map[string]*genericRun{"tabular": &r.Tabular, "text": &r.Text, "two_by_two": &r.TwoByTwo,
-		"sequential": &r.Sequential, "subclassed": &r.Subclassed}
+		"sequential": &r.Sequential, "subclassed": &r.Subclassed, "dtypes": &r.Dtypes}
 	for name, dst := range map[string]any{"tabular": &r.Tabular, "text": &r.Text, "two_by_two": &r.TwoByTwo,
-		"sequential": &r.Sequential, "subclassed": &r.Subclassed, "refusal": &r.Refusal, "sparse_auc": &r.SparseAUC} {
+		"sequential": &r.Sequential, "subclassed": &r.Subclassed, "dtypes": &r.Dtypes,
+		"refusal": &r.Refusal, "sparse_auc": &r.SparseAUC} {
 		if err := json.Unmarshal(raw[name], dst); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -129,6 +131,16 @@ func TestGenericExportMatchesKerasFit(t *testing.T) {
 	}
 	if r.Sequential.Meta.Losses[0].Loss != "huber" || r.Sequential.Meta.Monitor["rmse"] != "min" {
 		t.Errorf("sequential: losses %+v monitor %v, want huber and rmse min", r.Sequential.Meta.Losses, r.Sequential.Meta.Monitor)
+	}
+	var dtypes []string
+	for _, in := range r.Dtypes.Meta.Inputs {
+		dtypes = append(dtypes, in.Name+":"+in.Dtype)
+	}
+	if got := strings.Join(dtypes, ","); got != "word:string,flag:bool,wide:float64,ids:int64,half:float16" {
+		t.Errorf("dtypes: inputs %s", got)
+	}
+	if m := r.Dtypes.Meta.Monitor; m["accuracy"] != "max" || m["precision"] != "max" {
+		t.Errorf("dtypes: monitor %v, want accuracy and precision max", m)
 	}
 	two := r.TwoByTwo.Meta
 	if len(two.Losses) != 2 || two.Losses[0].Output != "label" || two.Losses[0].Loss != "categorical_crossentropy" ||

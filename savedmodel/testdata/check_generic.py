@@ -164,6 +164,11 @@ with open(os.path.join(work, "generic_custom_objects.py"), "w") as f:
                 return super().train_step(data)
 
         @keras.saving.register_keras_serializable(package="team")
+        class ToFloat(keras.layers.Layer):
+            def call(self, t):
+                return keras.ops.cast(t, "float32")
+
+        @keras.saving.register_keras_serializable(package="team")
         class TeamRegressor(keras.Model):
             def __init__(self, **kwargs):
                 super().__init__(**kwargs)
@@ -196,6 +201,30 @@ def subclassed():
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", metrics=["mae"], jit_compile=False)
     data = lambda n: ({"inputs": rng.normal(size=(n, 8)).astype("float32")},  # noqa: E731
                       {"output_0": rng.normal(size=(n, 1)).astype("float32")})
+    return model, data(24), data(16), None
+
+
+def dtypes():
+    """One input of each other dtype: string (through a StringLookup table, a resource the
+    SavedModel must track), bool, float64, int64, float16."""
+    keras.utils.set_random_seed(6)
+    word = keras.Input((), dtype="string", name="word")
+    flag = keras.Input((1,), dtype="bool", name="flag")
+    wide = keras.Input((3,), dtype="float64", name="wide")
+    ids = keras.Input((2,), dtype="int64", name="ids")
+    half = keras.Input((2,), dtype="float16", name="half")
+    h = layers.Concatenate()([layers.StringLookup(vocabulary=["a", "b", "c"], output_mode="one_hot")(word),
+                              *(m.ToFloat()(t) for t in (flag, wide, ids, half))])
+    model = keras.Model([word, flag, wide, ids, half], layers.Dense(1, activation="sigmoid", name="yes")(h))
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy",
+                  metrics=["accuracy", keras.metrics.Precision(name="precision")], jit_compile=False)
+
+    def data(n):
+        return ({"word": rng.choice(np.array(["a", "b", "c", "zz"], dtype=object), size=n),
+                 "flag": rng.integers(0, 2, size=(n, 1)).astype(bool),
+                 "wide": rng.normal(size=(n, 3)), "ids": rng.integers(0, 5, size=(n, 2)).astype("int64"),
+                 "half": rng.normal(size=(n, 2)).astype("float16")},
+                {"yes": rng.integers(0, 2, size=(n, 1)).astype("float32")})
     return model, data(24), data(16), None
 
 
@@ -232,7 +261,7 @@ def sparse_auc():
 
 result = {name: run_export(name, build) for name, build in
           (("tabular", tabular), ("text", text), ("two_by_two", two_by_two), ("sequential", sequential),
-           ("subclassed", subclassed))}
+           ("subclassed", subclassed), ("dtypes", dtypes))}
 result["refusal"] = refusal()
 result["sparse_auc"] = sparse_auc()
 print(json.dumps(result))
