@@ -246,10 +246,13 @@ def refusal():
 
 def sparse_auc():
     """AUC on a sparse 3-class target: Keras fit fails on it (2 labels against 6 scores); the
-    export must refuse it, naming the metric, rather than accept what cannot train."""
+    export must refuse it, naming the metric, rather than accept what cannot train. And a
+    learning-rate schedule, which Go's ReduceLROnPlateau cannot drive."""
     x = keras.Input((4,), name="x")
     model = keras.Model(x, layers.Dense(3, activation="softmax", name="klass")(x))
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=10, decay_rate=0.9)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=[keras.metrics.AUC(name="auc")])
     path = os.path.join(work, "sparse_auc.keras")
     model.save(path)
     try:
