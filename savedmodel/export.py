@@ -978,11 +978,11 @@ def check_generic(model, args, load_warnings):
         units = t.shape[-1] if t.shape else None
         if loss_name in ("categorical_crossentropy", "sparse_categorical_crossentropy",
                          "categorical_focal_crossentropy") and units == 1:
-            problems.append(f"output {name}: loss {loss_name} on a 1-unit output is always 0: use "
-                            "binary_crossentropy, or one unit per class")
+            problems.append(f"output {name}: loss {loss_name} on a 1-unit output sees one class (a softmax "
+                            "over it is always 1): use binary_crossentropy, or one unit per class")
         if from_logits is False and loss_name in CROSS_ENTROPIES and tensor_activation(t) == "linear":
             problems.append(f"output {name}: loss {loss_name} takes probabilities (from_logits=False) but the "
-                            f"layer {t._keras_history.operation.name} has a linear activation: compile with "
+                            f"layer {t._keras_history[0].name} has a linear activation: compile with "
                             "from_logits=True or end in softmax/sigmoid")
         sparse = loss_name.startswith("sparse_")
         target_specs.append(spec_of(name, t.shape[:-1] if sparse else t.shape, "int32" if sparse else "float32"))
@@ -1214,7 +1214,8 @@ def export_generic(args, out, start):
         progress(f"wrapping {args.from_model} (generic)")
         model, load_warnings = load_generic(args.from_model, args.custom_module)
     problems, in_specs, out_specs, target_specs, losses = check_generic(model, args, load_warnings)
-    if in_specs and getattr(model, "compiled", False):  # also beside other problems: all in one run
+    # Built and traced also beside other problems (all in one run), once every tensor is known.
+    if in_specs and len(target_specs) == len(out_specs):
         try:
             build_generic(model, in_specs, target_specs)
         except Exception as err:
