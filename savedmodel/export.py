@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The project's only Python: build (or wrap) a Keras image classifier and export it as a
-SavedModel whose signatures let Go predict, train one step, evaluate and set the learning rate.
+"""The project's only Python: build (or wrap) a Keras image classifier, or wrap any compiled
+Keras model (--generic), and export it as a SavedModel whose signatures let Go predict, train
+one step, evaluate and set the learning rate.
 
 Layout written to --out (atomically: a temp dir renamed into place):
 
@@ -21,6 +22,55 @@ object_graph.pb.
 Why no ExportArchive.track(model): track() makes a second tf.Variable for every Keras variable
 (Keras' _export_to_saved_model_graph); the endpoints then train one copy while a reload restores
 the other, stale one. Endpoints alone capture exactly the variables they use.
+
+--from model.keras --generic [--custom-module NAME]: any compiled Keras 3 model (functional,
+Sequential, or subclassed once built), exported with its own inputs, outputs, losses and metrics
+(format 3). NAME is imported first (from the current directory or PYTHONPATH): the module where
+the team registers its losses, metrics and layers with keras.saving.register_keras_serializable.
+Same layout as above (variables.json gives metric state the role "metric"); the signatures:
+
+    serve / serving_default   the model's inputs by name -> its outputs by name
+    train_step                inputs..., targets..., sample_weights -> the logs of Keras' train_step
+    evaluate                  inputs..., targets..., sample_weights -> the logs of Keras' test_step
+    reset_metrics             () -> {metrics: int64, how many metric objects were reset}
+    set_learning_rate         learning_rate (float32 scalar) -> {learning_rate, iterations}
+    get_state                 () -> {learning_rate, iterations}
+
+- Inputs are named as the model names them (the Input layers; "inputs" for a subclassed model,
+  as model.export() names it), of any rank, dtype float16/32/64, int32/64, bool or string, the
+  first dimension the batch. Outputs are named by their dict key, else by the layer producing
+  them (output_0, output_1, ... for a subclassed model). serve differs from model.export() only
+  there: model.export() names a list's outputs output_0, output_1, ...
+- Targets are named as their outputs (the keys of Keras' y dict): float32 of the output's shape;
+  for a sparse loss (sparse_categorical_crossentropy) int32 of the output's shape without its
+  last dimension (class indices). sample_weights is float32 [batch], one weight per row for
+  every output; feed ones for an unweighted batch (Keras gives the same numbers as with no
+  sample_weight: the weighted sums are then the plain ones and the denominators do not change).
+- train_step and evaluate run Keras' own train_step and test_step (model.train_step(data) traced
+  in the signature), so their numbers are Keras' by construction: the loss (the loss_weights sum
+  of the compiled losses plus the regularisation losses; Keras' loss tracker weighted by batch
+  size), each output's loss when there are several (<output>_loss), and every compiled metric
+  under Keras' log name (accuracy, auc, label_accuracy, score_mae, ...). Their values are the
+  metrics' running results: metric state (Keras metric variables, in the checkpoint) accumulates
+  over calls until reset_metrics. So an epoch as fit runs it is: reset_metrics, train_step per
+  batch (the last batch's logs are the epoch's logs); then reset_metrics, evaluate per validation
+  batch (the last batch's logs, prefixed val_, are the val logs). evaluate does not train.
+- emotions.json (format 3, kind "generic") holds the contract Go reads: inputs, outputs and
+  targets (each {name, dtype, shape}, -1 where dynamic), sample_weights, losses (per output:
+  loss, from_logits, weight), logs (name and shape of each train_step/evaluate output, in the
+  order Keras logs them), monitor (per log name, the direction Keras 3.15's `auto` mode picks for
+  it and its val_ twin: "min" for loss and for a metric whose _direction is not "up", "max" for
+  one whose is, "" where Keras cannot tell and refuses auto mode, as for per-output losses and
+  a multi-output model's prefixed metric names), signatures, serving, optimizer, learning_rate.
+- Refused, every problem listed in one run (exit status 1): a model not compiled (with the
+  warning Keras gave when its compile config could not be restored), one overriding train_step
+  or test_step, an output without a compiled loss, a learning-rate schedule, an input dtype not
+  listed above or a fixed batch dimension, a name shared by two tensors or taken by
+  sample_weights/learning_rate, a cross-entropy on a 1-unit output or on probabilities from a
+  linear layer, and any compiled loss or metric that cannot be traced on its output and target
+  (each named with its output and the error), e.g. NumPy inside a custom loss, AUC on sparse labels.
+- Not (yet) for --generic: XLA and replica variants, mixed-precision options, --weights; a
+  subclassed model with several inputs; an output with no loss.
 
 --cache DIR keeps a copy of each export keyed by everything that determines it (this script,
 every argument, the content of --from/--weights files, the TensorFlow/Keras/NumPy/Python
@@ -134,6 +184,13 @@ def parse_args(argv):
                         "the step as N towers (one per device, each on 1/N of the batch, gradients "
                         "summed and applied once), as Keras fit under MirroredStrategy; auto = the "
                         "GPUs this machine has when more than one; 1: none")
+    p.add_argument("--generic", action="store_true",
+                   help="with --from: export any compiled Keras model with its own inputs, outputs, losses "
+                        "and metrics (format 3, see the top of this file) instead of an image classifier")
+    p.add_argument("--custom-module", default="",
+                   help="--generic: a Python module to import first (from the current directory or "
+                        "PYTHONPATH) that registers the model's custom objects with "
+                        "keras.saving.register_keras_serializable")
     p.add_argument("--cache", default="", help="directory of cached exports (empty: no cache)")
     p.add_argument("--no-cache", action="store_true", help="neither use nor fill --cache")
     return p.parse_args(argv)
@@ -570,12 +627,7 @@ def make_endpoints(model, optimizer, loss_fn, shape, n_classes, logits, local=()
         hit = tf.cast(tf.equal(tf.argmax(out, 1), tf.argmax(labels, 1)), tf.float32)
         return {"loss_sum": tf.reduce_sum(per_sample), "correct": tf.reduce_sum(hit)}
 
-    def set_learning_rate(learning_rate):
-        optimizer.learning_rate.assign(learning_rate)
-        return {"learning_rate": tf.identity(optimizer.learning_rate), "iterations": tf.cast(optimizer.iterations, tf.int64)}
-
-    def get_state():
-        return {"learning_rate": tf.identity(optimizer.learning_rate), "iterations": tf.cast(optimizer.iterations, tf.int64)}
+    set_learning_rate, get_state = learning_rate_endpoints(optimizer)
 
     # The N-tower step. Towers are placed with "/device:*:R": no device type, so the placer
     # picks the R-th device of the best type the session has (GPU:R on a GPU machine, CPU:R
@@ -663,12 +715,13 @@ def save_options():
     return tf.saved_model.SaveOptions()
 
 
-def prepare_archive(fns, names):
+def prepare_archive(fns, names, resources=()):
     """An ExportArchive of the endpoints names (the first becomes serving_default), each traced
     once, and its signatures. The traces are made inside a SavedModel save context: tf.function
     keys its trace cache on the save context's variable policy, so a trace made outside it (as
     ExportArchive.add_endpoint does) is traced again by tf.saved_model.save: twice the tracing
-    (InceptionResNetV2's train_step alone takes ~8 s)."""
+    (InceptionResNetV2's train_step alone takes ~8 s). resources: non-variable resources the
+    endpoints capture (lookup tables), which the archive tracks only for a track()ed model."""
     import keras
     from tensorflow.python.saved_model import save_context
 
@@ -677,21 +730,22 @@ def prepare_archive(fns, names):
         for name in names:
             archive.add_endpoint(name, fns[name])
         archive._filter_and_track_resources()  # sets _tf_trackable._all_variables: the checkpoint keys
+        archive._tf_trackable._misc_assets.extend(resources)
         signatures = {name: archive._get_concrete_fn(name) for name in names}
     signatures.setdefault("serving_default", signatures[names[0]])
     return archive, signatures
 
 
-def write_training_model(path, fns, names):
+def write_training_model(path, fns, names, resources=()):
     """The training SavedModel: every endpoint, the weights and the optimizer state."""
     import tensorflow as tf
 
-    archive, signatures = prepare_archive(fns, names)
+    archive, signatures = prepare_archive(fns, names, resources)
     tf.saved_model.save(archive._tf_trackable, path, signatures=signatures, options=save_options())
     return archive
 
 
-def write_serving_graph(path, fns):
+def write_serving_graph(path, fns, resources=()):
     """serving-graph/: the serve-only SavedModel proto (graph.pb) and the object graph its
     checkpoint needs (object_graph.pb), without a checkpoint: `emotions export` writes one of
     the trained weights. This is what tf.saved_model.save writes, minus the variables."""
@@ -700,7 +754,7 @@ def write_serving_graph(path, fns):
     from tensorflow.python.saved_model import builder_impl, constants
     from tensorflow.python.saved_model import save as tf_save
 
-    archive, signatures = prepare_archive(fns, ["serve"])
+    archive, signatures = prepare_archive(fns, ["serve"], resources)
     proto = saved_model_pb2.SavedModel(saved_model_schema_version=constants.SAVED_MODEL_SCHEMA_VERSION)
     _, exported_graph, saver, asset_info, _, _ = tf_save._build_meta_graph(
         archive._tf_trackable, signatures, save_options(), proto.meta_graphs.add())
@@ -716,10 +770,13 @@ def write_serving_graph(path, fns):
     return archive
 
 
-def variable_listing(archive, model, optimizer, shadows=()):
+def variable_listing(archive, model, optimizer, shadows=(), metric_variables=()):
     """Checkpoint key of each variable the archive saved, with its Keras path and role
-    (replica: a replica's copy of a model variable, see replica_locals)."""
+    (replica: a replica's copy of a model variable, see replica_locals; metric: the state of a
+    compiled metric or loss tracker, --generic)."""
     roles = {}
+    for v in metric_variables:
+        roles[id(v.value)] = (v.path, "metric", False)
     for r, shadow in enumerate(shadows, start=1):
         for v in model.variables:
             if id(v) in shadow:
@@ -735,6 +792,513 @@ def variable_listing(archive, model, optimizer, shadows=()):
                         trainable=bool(trainable), shape=list(tv.shape), dtype=tv.dtype.name, id=id(tv)))
     return out
 
+
+# ---- the generic export (--generic) -----------------------------------------------------------
+
+GENERIC_FORMAT = 3
+GENERIC_SIGNATURES = ("serve", "train_step", "evaluate", "reset_metrics", "set_learning_rate", "get_state")
+INPUT_DTYPES = ("float16", "float32", "float64", "int32", "int64", "bool", "string")
+# Signature arguments of our own: no model input or output may take these names.
+RESERVED_NAMES = ("sample_weights", "learning_rate")
+CROSS_ENTROPIES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+                   "categorical_focal_crossentropy", "binary_focal_crossentropy")
+
+
+def snake(name):
+    """A Keras loss's class or function name as its snake_case function name."""
+    import re
+
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() if name[:1].isupper() else name
+
+
+def loss_identity(loss):
+    """(snake_case name, from_logits or None) of a compiled loss as given to compile (a string,
+    a Loss or a function)."""
+    if isinstance(loss, str):
+        return snake(loss), (False if snake(loss) in CROSS_ENTROPIES else None)
+    config = {}
+    try:
+        config = loss.get_config() or {}
+    except Exception:  # a plain function, or a Loss whose config cannot be read: no from_logits
+        pass
+    fn = getattr(loss, "fn", None)  # LossFunctionWrapper: the function it wraps
+    name = getattr(fn, "__name__", None) or snake(type(loss).__name__ if hasattr(loss, "get_config") else getattr(loss, "__name__", str(loss)))
+    from_logits = config.get("from_logits")
+    if from_logits is None and snake(name) in CROSS_ENTROPIES:
+        from_logits = False
+    return snake(name), from_logits
+
+
+def tensor_activation(tensor):
+    """The activation name of the layer producing a functional output ('linear', 'softmax', ...),
+    or None when the layer has none of its own."""
+    import keras
+
+    history = getattr(tensor, "_keras_history", None)  # none on a subclassed model's traced output
+    if history is None:
+        return None
+    layer = history[0]
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    fn = getattr(layer, "activation", None)
+    return None if fn is None else getattr(fn, "__name__", type(fn).__name__)
+
+
+def load_generic(path, custom_module):
+    """The compiled Keras model at path, after importing custom_module (where a team registers
+    its own losses, metrics and layers); the warnings Keras gave while loading come with it:
+    a model whose compile config cannot be restored loads uncompiled with only a warning."""
+    import importlib
+    import warnings
+
+    import keras
+
+    if custom_module:
+        sys.path.insert(0, os.getcwd())
+        try:
+            importlib.import_module(custom_module)
+        except Exception as err:
+            raise SystemExit(f"export: --custom-module {custom_module}: cannot import it: {err}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = keras.saving.load_model(path, compile=True)
+        except Exception as err:
+            raise SystemExit(f"export: {path}: Keras cannot load it: {err} (a custom loss, metric or layer "
+                             "must be registered with keras.saving.register_keras_serializable in the module "
+                             "--custom-module names)")
+    return model, [str(w.message) for w in caught]
+
+
+def generic_structure(model):
+    """(inputs, outputs, output names): the model's input and output structures as KerasTensors
+    (a tensor, a list or a dict, as the model takes and returns them) and its output names in
+    flattened order; None for a subclassed model that was never built.
+
+    A functional model (a Sequential one keeps a functional graph) has them; an output's name is
+    its dict key, else the name of the layer producing it. A built subclassed model has one input
+    of the shape it was built with, named "inputs" as model.export() names it, and its outputs
+    are traced symbolically, named output_0, output_1, ... (or their dict keys)."""
+    import keras
+    from keras import tree
+
+    graph = getattr(model, "_functional", None) or model
+    if hasattr(graph, "_inputs_struct") and hasattr(graph, "_outputs_struct"):
+        ins, outs = graph._inputs_struct, graph._outputs_struct
+        if isinstance(outs, dict):
+            return ins, outs, sorted(outs)
+        return ins, outs, [t._keras_history[0].name for t in tree.flatten(outs)]
+    shapes = getattr(model, "_build_shapes_dict", None) or {}
+    if not model.built or len(shapes) != 1:
+        return None
+    # Built by a call on a batch, the shape holds that batch's size: the batch is dynamic.
+    shape = (None, *tuple(next(iter(shapes.values())))[1:])
+    ins = keras.KerasTensor(shape, dtype=model.input_dtype, name="inputs")
+    from keras.src import backend  # what Keras' own _symbolic_build traces with; not re-exported
+
+    outs = backend.compute_output_spec(model, ins, training=False)
+    if isinstance(outs, dict):
+        return ins, outs, sorted(outs)
+    return ins, outs, [f"output_{i}" for i in range(len(tree.flatten(outs)))]
+
+
+def per_output_losses(model, names):
+    """The loss compiled for each output (as given to compile), or None where there is none."""
+    user = model._compile_loss._user_loss if model._compile_loss is not None else None
+    if isinstance(user, dict):
+        return [user.get(n) for n in names]
+    if isinstance(user, (list, tuple)):
+        return list(user) if len(user) == len(names) else [None] * len(names)
+    return [user] * len(names) if len(names) == 1 else [None] * len(names)
+
+
+def spec_of(name, shape, dtype):
+    return dict(name=name, dtype=dtype, shape=[-1 if d is None else int(d) for d in shape])
+
+
+def check_generic(model, args, load_warnings):
+    """Every reason the model cannot be exported (all of them, so one run lists every problem),
+    and the signature's tensors: (problems, inputs, outputs, targets, losses), each tensor a
+    dict(name, dtype, shape) with -1 for the batch (and any other dynamic) dimension."""
+    import keras
+    from keras import tree
+
+    problems = []
+    for flag, value, default in (("--output", args.output, "auto"), ("--mixed-precision", args.mixed_precision, "none"),
+                                 ("--xla", args.xla, "auto")):
+        if value != default:
+            problems.append(f"{flag} {value}: not for --generic (the model is exported as it was compiled)")
+    if args.replicas not in ("auto", "1"):
+        problems.append(f"--replicas {args.replicas}: --generic exports one replica")
+    if args.weights != "none":
+        problems.append("--weights: not for --generic (the .keras file holds the weights)")
+    for method in ("train_step", "test_step"):
+        if getattr(type(model), method) is not getattr(keras.Model, method):
+            problems.append(f"{type(model).__name__} overrides {method}: the export runs Keras' own {method}, "
+                            "so the numbers would not be the model's")
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        why = f" (Keras said while loading: {' | '.join(load_warnings)})" if load_warnings else ""
+        problems.append(f"the model is not compiled{why}: compile it with its optimizer, losses and metrics "
+                        "before saving")
+        return problems, [], [], [], []
+    lr = getattr(getattr(model.optimizer, "inner_optimizer", model.optimizer), "_learning_rate", None)
+    if not isinstance(lr, keras.Variable):
+        problems.append(f"optimizer {model.optimizer.name} uses a learning-rate schedule: Go sets the learning "
+                        "rate itself (ReduceLROnPlateau): recompile with a float learning rate")
+    try:
+        structure = generic_structure(model)
+    except Exception as err:
+        problems.append(f"{type(model).__name__}: cannot trace its call on its build shape: "
+                        f"{type(err).__name__}: {first_line(err)}")
+        return problems, [], [], [], []
+    if structure is None:
+        problems.append(f"{type(model).__name__} is a subclassed model that was never built (or was built "
+                        "with several inputs): call it on a batch, or build it, before saving")
+        return problems, [], [], [], []
+    ins, outs, names = structure
+
+    in_specs = []
+    for t in tree.flatten(ins):
+        spec = spec_of(t.name, t.shape, keras.backend.standardize_dtype(t.dtype))
+        if spec["dtype"] not in INPUT_DTYPES:
+            problems.append(f"input {t.name}: dtype {spec['dtype']}: need one of {', '.join(INPUT_DTYPES)}")
+        if not t.shape or t.shape[0] is not None:
+            problems.append(f"input {t.name}: shape {tuple(t.shape)}: the first (batch) dimension must be dynamic (None)")
+        in_specs.append(spec)
+
+    out_specs, target_specs, losses = [], [], []
+    for name, t, loss in zip(names, tree.flatten(outs), per_output_losses(model, names)):
+        dtype = keras.backend.standardize_dtype(t.dtype)
+        out_specs.append(spec_of(name, t.shape, dtype))
+        if loss is None:
+            problems.append(f"output {name}: no compiled loss: compile a loss for every output "
+                            "(loss=[...] or loss={name: ...})")
+            continue
+        loss_name, from_logits = loss_identity(loss)
+        units = t.shape[-1] if t.shape else None
+        if loss_name in ("categorical_crossentropy", "sparse_categorical_crossentropy",
+                         "categorical_focal_crossentropy") and units == 1:
+            problems.append(f"output {name}: loss {loss_name} on a 1-unit output sees one class (a softmax "
+                            "over it is always 1): use binary_crossentropy, or one unit per class")
+        if from_logits is False and loss_name in CROSS_ENTROPIES and tensor_activation(t) == "linear":
+            problems.append(f"output {name}: loss {loss_name} takes probabilities (from_logits=False) but the "
+                            f"layer {t._keras_history[0].name} has a linear activation: compile with "
+                            "from_logits=True or end in softmax/sigmoid")
+        sparse = loss_name.startswith("sparse_")
+        target_specs.append(spec_of(name, t.shape[:-1] if sparse else t.shape, "int32" if sparse else "float32"))
+        losses.append(dict(output=name, loss=loss_name, from_logits=from_logits))
+    for spec in in_specs + out_specs:
+        if spec["name"] in RESERVED_NAMES:
+            problems.append(f"tensor {spec['name']}: the name is reserved for the signature's own argument: rename it")
+    seen = [s["name"] for s in in_specs] + [s["name"] for s in out_specs]
+    for n in sorted({n for n in seen if seen.count(n) > 1}):
+        problems.append(f"tensor name {n} is used by more than one input/output: names must be unique")
+    return problems, in_specs, out_specs, target_specs, losses
+
+
+def build_generic(model, in_specs, target_specs):
+    """Builds the compiled loss, the compiled metrics and the optimizer as fit would on a first
+    batch of these specs (Keras' _symbolic_build: shapes only, no value changes)."""
+    import keras
+    from keras import tree
+
+    def sym(s):
+        return keras.KerasTensor([None if d < 0 else d for d in s["shape"]], s["dtype"])
+
+    ins, outs, _ = generic_structure(model)
+    x = tree.pack_sequence_as(ins, [sym(s) for s in in_specs])
+    y = pack_targets(outs, [sym(s) for s in target_specs])
+    model._symbolic_build(data_batch=(x, y, keras.KerasTensor([None], "float32")))
+
+
+def pack_targets(struct, flat):
+    """Targets in the structure of the model's outputs (what compile's losses are keyed by)."""
+    if isinstance(struct, dict):
+        return dict(zip(sorted(struct), flat))
+    if isinstance(struct, (list, tuple)):
+        return list(flat)
+    return flat[0]
+
+
+def loss_output(entry, names):
+    """The output name a built CompileLoss entry applies to, from its path in the outputs' structure
+    (its name is the output's only where Keras knows output names: not for a Sequential model)."""
+    if not entry.path:
+        return names[0] if len(names) == 1 else None
+    key = entry.path[-1]
+    return names[key] if isinstance(key, int) and key < len(names) else key
+
+
+def check_traceable(model, out_specs, target_specs, problems):
+    """Traces each compiled loss and metric alone on its output's specs, so one that cannot be
+    exported (Python-side code, a shape it does not fit) is named with its output and why.
+    Tracing runs no assign: metric state is left as it is. The batch is traced as 2 rows so that
+    a target that does not fit its output fails here as it would in fit (e.g. AUC on a sparse
+    3-class target: 2 labels against 6 scores), not on the first batch in Go."""
+    import tensorflow as tf
+
+    def tspec(s):
+        return tf.TensorSpec([2, *(None if d < 0 else d for d in s["shape"][1:])], s["dtype"])
+
+    outputs = {s["name"]: s for s in out_specs}
+    targets = {s["name"]: s for s in target_specs}
+    weight = tf.TensorSpec([2], tf.float32)
+    names = [s["name"] for s in out_specs]
+    for entry in model._compile_loss._flat_losses or []:
+        name = loss_output(entry, names)
+        if name not in targets:
+            problems.append(f"loss {entry.loss.name} applies to {entry.name!r}, which is not one output of the model")
+            continue
+        fn = entry.loss
+        try:
+            tf.function(lambda y, p, w: fn(y, p, sample_weight=w), autograph=False).get_concrete_function(
+                tspec(targets[name]), tspec(outputs[name]), weight)
+        except Exception as err:
+            problems.append(f"output {name}: loss {fn.name} cannot be exported: {type(err).__name__}: "
+                            f"{first_line(err)}")
+    cm = model._compile_metrics
+    if cm is None:
+        return
+    for lists in (cm._flat_metrics, cm._flat_weighted_metrics):
+        for name, mlist in zip(names, lists or []):
+            for m in (mlist.metrics if mlist is not None else []):
+                if not isinstance(m, __import__("keras").metrics.Metric):
+                    problems.append(f"output {name}: metric {m!r} is not a keras.metrics.Metric")
+                    continue
+                try:
+                    tf.function(lambda y, p, w: m.update_state(y, p, sample_weight=w),
+                                autograph=False).get_concrete_function(tspec(targets[name]), tspec(outputs[name]), weight)
+                except Exception as err:
+                    problems.append(f"output {name}: metric {m.name} cannot be exported: {type(err).__name__}: "
+                                    f"{first_line(err)}")
+
+
+def first_line(err):
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def untraceable_losses(model, out_specs, target_specs):
+    """When Keras cannot build the compiled loss: which output's loss fails to trace alone, and
+    why (the compiled losses as given to compile, resolved as Keras resolves them)."""
+    import keras
+    import tensorflow as tf
+
+    def tspec(s):
+        return tf.TensorSpec([None if d < 0 else d for d in s["shape"]], s["dtype"])
+
+    targets = {s["name"]: s for s in target_specs}
+    names = [s["name"] for s in out_specs]
+    problems = []
+    for spec, loss in zip(out_specs, per_output_losses(model, names)):
+        if loss is None or spec["name"] not in targets:
+            continue
+        try:
+            fn = keras.losses.get(loss)
+            tf.function(lambda y, p: fn(y, p), autograph=False).get_concrete_function(
+                tspec(targets[spec["name"]]), tspec(spec))
+        except Exception as err:
+            problems.append(f"output {spec['name']}: loss {loss_identity(loss)[0]} cannot be exported: "
+                            f"{type(err).__name__}: {first_line(err)}")
+    return problems
+
+
+def learning_rate_endpoints(optimizer):
+    """set_learning_rate and get_state, shared by both exports."""
+    import tensorflow as tf
+
+    def state():
+        return {"learning_rate": tf.identity(optimizer.learning_rate), "iterations": tf.cast(optimizer.iterations, tf.int64)}
+
+    def set_learning_rate(learning_rate):
+        optimizer.learning_rate.assign(learning_rate)
+        return state()
+
+    return set_learning_rate, state
+
+
+def generic_endpoints(model, in_specs, out_specs, target_specs):
+    """The generic signatures' functions: Keras' own train_step and test_step traced on named
+    flat arguments (inputs, then targets, then sample_weights)."""
+    import tensorflow as tf
+    from keras import tree
+
+    def tspec(s):
+        return tf.TensorSpec([None if d < 0 else d for d in s["shape"]], s["dtype"], name=s["name"])
+
+    x_specs = [tspec(s) for s in in_specs]
+    y_specs = [tspec(s) for s in target_specs]
+    w_spec = tf.TensorSpec([None], tf.float32, name="sample_weights")
+    n_in, n_out = len(x_specs), len(y_specs)
+    out_names = [s["name"] for s in out_specs]
+    ins, outs, _ = generic_structure(model)
+
+    def unpack(args):
+        x = tree.pack_sequence_as(ins, list(args[:n_in]))
+        y = pack_targets(outs, list(args[n_in:n_in + n_out]))
+        return x, y, args[n_in + n_out]
+
+    def logs(results):
+        return {k: tf.identity(v) for k, v in results.items()}
+
+    def serve(*args):
+        out = model(tree.pack_sequence_as(ins, list(args)), training=False)
+        if isinstance(out, dict):
+            return {k: out[k] for k in out_names}
+        return dict(zip(out_names, tree.flatten(out)))
+
+    def train_step(*args):
+        return logs(model.train_step(unpack(args)))
+
+    def evaluate(*args):
+        return logs(model.test_step(unpack(args)))
+
+    def reset_metrics():
+        # What fit does at each epoch's start and evaluate at its own: every metric of
+        # model.metrics (the loss trackers included) back to its initial state.
+        model.reset_metrics()
+        return {"metrics": tf.constant(len(model.metrics), tf.int64)}
+
+    set_learning_rate, get_state = learning_rate_endpoints(model.optimizer)
+
+    def function(fn, signature):
+        return tf.function(fn, input_signature=signature, autograph=False)
+
+    step = [*x_specs, *y_specs, w_spec]
+    return dict(
+        serve=function(serve, x_specs),
+        train_step=function(train_step, step),
+        evaluate=function(evaluate, step),
+        reset_metrics=function(reset_metrics, []),
+        set_learning_rate=function(set_learning_rate, [tf.TensorSpec([], tf.float32, name="learning_rate")]),
+        get_state=function(get_state, []),
+    )
+
+
+def lookup_resources(model):
+    """The model's non-variable resources (the tables of StringLookup, IntegerLookup, ...): a
+    SavedModel must track every resource its functions capture."""
+    import tensorflow as tf
+    from tensorflow.saved_model.experimental import TrackableResource
+
+    return [t for t in tf.train.TrackableView(model).descendants() if isinstance(t, TrackableResource)]
+
+
+def monitor_modes(model, log_names):
+    """For each log name, the direction Keras 3.15's `auto` mode picks for it (and for its val_
+    twin): "min" for loss, else the _direction of the compiled metric of that name ("up": max,
+    otherwise min); "" where Keras cannot tell (it then refuses auto mode: e.g. per-output losses)."""
+    from keras.src.trainers import compile_utils
+
+    found = []
+    for m in model.metrics:
+        if isinstance(m, (compile_utils.CompileMetrics, compile_utils.MetricsList)):
+            found.extend(m.metrics)
+    modes = {}
+    for name in log_names:
+        mode = "min" if name == "loss" else ""
+        for m in found:
+            if m.name == name and hasattr(m, "_direction"):
+                mode = "max" if m._direction == "up" else "min"
+        modes[name] = mode
+    return modes
+
+
+def export_generic(args, out, start):
+    """--generic: see the module docstring."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    with Phase("load the model"):
+        progress(f"wrapping {args.from_model} (generic)")
+        model, load_warnings = load_generic(args.from_model, args.custom_module)
+    problems, in_specs, out_specs, target_specs, losses = check_generic(model, args, load_warnings)
+    # Built and traced also beside other problems (all in one run), once every tensor is known.
+    if in_specs and len(target_specs) == len(out_specs):
+        try:
+            build_generic(model, in_specs, target_specs)
+        except Exception as err:
+            named = untraceable_losses(model, out_specs, target_specs)
+            problems.extend(named or [f"Keras cannot build the compiled losses and metrics on these inputs and "
+                                      f"targets: {type(err).__name__}: {first_line(err)}"])
+        else:
+            check_traceable(model, out_specs, target_specs, problems)
+    if problems:
+        raise SystemExit(f"export: {args.from_model}: cannot export it ({len(problems)} problem"
+                         f"{'s' if len(problems) > 1 else ''}):\n" + "\n".join(f"  - {p}" for p in problems))
+
+    fns = generic_endpoints(model, in_specs, out_specs, target_specs)
+    names = list(GENERIC_SIGNATURES)
+    resources = lookup_resources(model)
+    parent = os.path.dirname(out) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        with Phase(f"trace and write the training SavedModel ({', '.join(names)})"):
+            train_archive = write_training_model(tmp, fns, names, resources)
+        with Phase("write the serving graph"):
+            serving_archive = write_serving_graph(os.path.join(tmp, SERVING_DIR), fns, resources)
+        metric_vars = [v for m in model.metrics for v in m.variables]
+        listing = variable_listing(train_archive, model, model.optimizer, metric_variables=metric_vars)
+        write_listings(tmp, listing, serving_archive)
+
+        log_names = list(fns["train_step"].get_concrete_function().structured_outputs)
+        log_shapes = {k: [int(d) if d is not None else -1 for d in v.shape]
+                      for k, v in fns["train_step"].get_concrete_function().structured_outputs.items()}
+        by_output = {l["output"]: l for l in losses}
+        for entry in model._compile_loss._flat_losses:
+            by_output[loss_output(entry, [s["name"] for s in out_specs])]["weight"] = 1.0 if entry.loss_weights is None else float(entry.loss_weights)
+        optimizer = model.optimizer
+        meta = dict(
+            format=GENERIC_FORMAT,
+            kind="generic",
+            source=os.path.abspath(args.from_model),
+            keras_version=keras.__version__,
+            tensorflow_version=tf.__version__,
+            optimizer=type(optimizer).__name__,
+            learning_rate=float(np.asarray(optimizer.learning_rate)),
+            signatures={n: n for n in names},
+            inputs=in_specs,
+            outputs=out_specs,
+            targets=target_specs,
+            sample_weights=dict(name="sample_weights", dtype="float32", shape=[-1]),
+            losses=[by_output[s["name"]] for s in out_specs],
+            logs=[dict(name=n, shape=log_shapes[n]) for n in log_names],
+            monitor=monitor_modes(model, log_names),
+            serving=dict(dir=SERVING_DIR, key_map=f"{SERVING_DIR}/key_map.json",
+                         graph=f"{SERVING_DIR}/graph.pb", object_graph=f"{SERVING_DIR}/object_graph.pb"),
+            params=int(sum(int(np.prod(v.shape)) for v in model.weights)),
+        )
+        with open(os.path.join(tmp, "emotions.json"), "w") as f:
+            json.dump(meta, f, indent=2)
+            f.write("\n")
+        with Phase("fsync"):
+            fsync_tree(tmp)
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    progress(f"wrote {out} ({meta['params']:,} parameters, generic) in {time.perf_counter() - start:.1f} s")
+    return meta
+
+
+def write_listings(tmp, listing, serving_archive):
+    """variables.json (listing) and serving-graph/key_map.json: each serving checkpoint key's
+    training checkpoint key and dtype."""
+    by_id = {v["id"]: v for v in listing}
+    key_map, dtypes = {}, {}
+    for i, tv in enumerate(serving_archive._tf_trackable._all_variables):
+        serving_key = f"_all_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+        key_map[serving_key] = by_id[id(tv)]["key"]
+        dtypes[serving_key] = by_id[id(tv)]["dtype"]
+    for v in listing:
+        del v["id"]
+    with open(os.path.join(tmp, SERVING_DIR, "key_map.json"), "w") as f:
+        json.dump({"dtypes": dtypes, "map": key_map}, f, indent=1)
+    with open(os.path.join(tmp, "variables.json"), "w") as f:
+        json.dump({"variables": listing}, f, indent=1)
 
 # ---- the export cache -------------------------------------------------------------------------
 
@@ -862,9 +1426,14 @@ def main(argv):
     out = os.path.abspath(args.out)
     if os.path.exists(out):
         raise SystemExit(f"export: {out} already exists; choose a new --out")
+    if args.generic and not args.from_model:
+        raise SystemExit("export: --generic wraps a saved model: give it with --from model.keras")
+    if args.custom_module and not args.generic:
+        raise SystemExit("export: --custom-module goes with --generic")
     if not args.from_model and args.output == "logits":
         raise SystemExit("export: --output logits is for --from models; a built model ends in softmax")
-    cache = "" if args.no_cache else args.cache
+    # A --custom-module is not part of the cache key: such an export is never cached.
+    cache = "" if args.no_cache or args.custom_module else args.cache
     key = None
     if cache:
         with Phase("cache lookup"):
@@ -877,6 +1446,11 @@ def main(argv):
         import numpy as np
         import tensorflow as tf
     keras.utils.set_random_seed(args.seed)
+    if args.generic:
+        export_generic(args, out, start)
+        if cache:
+            to_cache(cache, key, out)
+        return
     if args.mixed_precision != "none" and args.from_model:
         raise SystemExit("export: --mixed-precision is for built models; a --from model keeps "
                          "the dtype policy it was saved with")
@@ -920,18 +1494,7 @@ def main(argv):
             serving_archive = write_serving_graph(os.path.join(tmp, SERVING_DIR), fns)
 
         listing = variable_listing(train_archive, model, optimizer, shadows)
-        by_id = {v["id"]: v for v in listing}
-        key_map, dtypes = {}, {}
-        for i, tv in enumerate(serving_archive._tf_trackable._all_variables):
-            serving_key = f"_all_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
-            key_map[serving_key] = by_id[id(tv)]["key"]
-            dtypes[serving_key] = by_id[id(tv)]["dtype"]
-        for v in listing:
-            del v["id"]
-        with open(os.path.join(tmp, SERVING_DIR, "key_map.json"), "w") as f:
-            json.dump({"dtypes": dtypes, "map": key_map}, f, indent=1)
-        with open(os.path.join(tmp, "variables.json"), "w") as f:
-            json.dump({"variables": listing}, f, indent=1)
+        write_listings(tmp, listing, serving_archive)
 
         height, width, channels = shape
         meta = dict(
