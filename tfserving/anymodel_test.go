@@ -1,6 +1,7 @@
 package tfserving
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"log"
 	"net/http"
@@ -156,4 +157,58 @@ func TestServeKerasExport(t *testing.T) {
 	// No metadata to make a photo into its input: a clear 400, not a guess.
 	code, resp2 := call(t, "POST", ts.url+":classify_image", "image/jpeg", []byte("\xff\xd8\xff"), nil)
 	wantError(t, ":classify_image without emotions.json", code, resp2, http.StatusBadRequest, "no image preprocessing metadata")
+}
+
+// A tf.saved_model.save of a tf.Module with a string signature: strings in as JSON strings,
+// {"b64": ...} and gRPC string_val, strings out; warmed up without a warm-up file.
+func TestServeStringSavedModel(t *testing.T) {
+	dir := t.TempDir()
+	testutil.RunPython(t, filepath.Join("testdata", "any_savedmodel.py"), dir)
+	cfg := DefaultConfig()
+	cfg.ModelDir = filepath.Join(dir, "text")
+	ts := startServer(t, cfg)
+
+	body := []byte(`{"instances": ["ab", {"b64": "` + base64.StdEncoding.EncodeToString([]byte("héllo")) + `"}, ""]}`)
+	var rows struct {
+		Predictions []struct {
+			Length int64
+			Upper  string
+		}
+	}
+	if code, resp := call(t, "POST", ts.url+":predict", "application/json", body, &rows); code != http.StatusOK {
+		t.Fatalf("row predict: %d %s", code, resp)
+	}
+	got, _ := json.Marshal(rows.Predictions)
+	// tf.strings.upper changes ASCII only; length counts bytes.
+	if want := `[{"Length":2,"Upper":"AB"},{"Length":6,"Upper":"HéLLO"},{"Length":0,"Upper":""}]`; string(got) != want {
+		t.Errorf("row predict = %s, want %s", got, want)
+	}
+
+	var cols struct{ Outputs map[string]json.RawMessage }
+	if code, resp := call(t, "POST", ts.url+":predict", "application/json", []byte(`{"inputs": {"text": ["x", "yz"]}}`), &cols); code != http.StatusOK {
+		t.Fatalf("columnar predict: %d %s", code, resp)
+	}
+	if string(cols.Outputs["length"]) != "[1,2]" || string(cols.Outputs["upper"]) != `["X","YZ"]` {
+		t.Errorf("columnar predict = %v", cols.Outputs)
+	}
+
+	in := &tensorpb.TensorProto{Dtype: typespb.DataType_DT_STRING, StringVal: [][]byte{[]byte("abc"), {0xff, 'q'}},
+		TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 2}}}}
+	resp, err := grpcPredict(dialGRPC(t, ts.grpc), predictRequest("emo", map[string]*tensorpb.TensorProto{"text": in}))
+	if err != nil {
+		t.Fatalf("gRPC Predict: %v", err)
+	}
+	up := resp.GetOutputs()["upper"].GetStringVal()
+	if len(up) != 2 || string(up[0]) != "ABC" || string(up[1]) != "\xffQ" {
+		t.Errorf("gRPC upper = %q, want ABC and \\xffQ", up)
+	}
+
+	for _, c := range []struct{ body, wantIn string }{
+		{`{"instances": [1]}`, "string input"},
+		{`{"instances": [{"b64": "***"}]}`, "b64"},
+		{`{"instances": [{"text": "a", "other": "b"}]}`, "other"},
+	} {
+		code, resp := call(t, "POST", ts.url+":predict", "application/json", []byte(c.body), nil)
+		wantError(t, c.body, code, resp, http.StatusBadRequest, c.wantIn)
+	}
 }

@@ -41,3 +41,13 @@ assert np.allclose(np.concatenate([np.asarray(t).reshape(3, -1) for t in direct]
 with open(os.path.join(out, "keras.json"), "w") as f:
     json.dump({"inputs": {k: v.tolist() for k, v in inputs.items()},
                "outputs": {k: v.numpy().tolist() for k, v in res.items()}}, f)
+
+# A tf.Module with a string signature, as tf.saved_model.save writes it.
+class Text(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def __call__(self, text):
+        return {"length": tf.strings.length(text), "upper": tf.strings.upper(text)}
+
+
+text = Text()
+tf.saved_model.save(text, os.path.join(out, "text"), signatures={"serving_default": text.__call__})
