@@ -25,6 +25,7 @@ targets=(
   "./tfserving FuzzJSONTensor"        # the JSON tensor parser
   "./tfserving FuzzPredictBody"       # whole :predict bodies (parsePredictBody, decodeInputs)
   "./tfserving FuzzClassifyImageBody" # :classify_image bodies: raw, or JSON with base64
+  "./tfserving FuzzStringInputs"      # string inputs: JSON strings and {"b64": ...}, gRPC string_val
   "./tfserving FuzzBundleIndex"       # a version's variables/variables.index (tensor-bundle table)
   "./tfserving FuzzTFRecords"         # a version's assets.extra/tf_serving_warmup_requests framing
   "./preprocess FuzzPreprocessBytes"  # image decoding, from bytes to crop

@@ -50,6 +50,7 @@ type Model struct {
 	saver   *corepb.SaverDef
 	devices []string
 	saveMu  sync.Mutex
+	hasMeta bool
 	// replicas is how many towers TrainStep and Evaluate run (SetReplicas; 0 or 1 = the
 	// single-device signatures).
 	replicas int
@@ -64,15 +65,35 @@ type Model struct {
 
 // Load opens DIR (a SavedModel with emotions.json) in a new session.
 func Load(dir string, opts Options) (*Model, error) {
+	return loadModel(dir, opts, true)
+}
+
+// LoadSavedModel opens any SavedModel with a "serve" tag set for inference: a Keras
+// model.export(), a tf.saved_model.save, or a model of ours. Its emotions.json is read when it
+// has one (HasMetadata); without one, Meta is zero and only Run and Signatures apply: the typed
+// image API (Predict, TrainStep, ...) needs the metadata.
+func LoadSavedModel(dir string, opts Options) (*Model, error) {
+	return loadModel(dir, opts, false)
+}
+
+func loadModel(dir string, opts Options, needMeta bool) (*Model, error) {
 	if err := CheckVersion(); err != nil {
 		return nil, err
 	}
-	if err := checkModelDir(dir); err != nil {
+	if err := checkModelDir(dir, needMeta); err != nil {
 		return nil, err
 	}
-	meta, err := savedmodel.ReadMetadata(dir)
-	if err != nil {
-		return nil, err
+	var meta savedmodel.Metadata
+	hasMeta := needMeta
+	if !needMeta {
+		_, err := os.Stat(filepath.Join(dir, savedmodel.MetadataFile))
+		hasMeta = err == nil
+	}
+	if hasMeta {
+		var err error
+		if meta, err = savedmodel.ReadMetadata(dir); err != nil {
+			return nil, err
+		}
 	}
 	mg, err := readMetaGraph(dir)
 	if err != nil {
@@ -86,7 +107,7 @@ func Load(dir string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load SavedModel %s: %w", dir, err)
 	}
-	m := &Model{Dir: dir, Meta: meta, Options: opts, sm: sm, saver: mg.GetSaverDef()}
+	m := &Model{Dir: dir, Meta: meta, Options: opts, sm: sm, saver: mg.GetSaverDef(), hasMeta: hasMeta}
 	for role, sig := range meta.Signatures {
 		if _, ok := sm.Signatures[sig]; !ok {
 			sm.Session.Close()
@@ -110,7 +131,7 @@ func Load(dir string, opts Options) (*Model, error) {
 }
 
 // checkModelDir turns the usual mistakes into errors that name the directory.
-func checkModelDir(dir string) error {
+func checkModelDir(dir string, needMeta bool) error {
 	st, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("model %s: no such directory", dir)
@@ -131,13 +152,17 @@ func checkModelDir(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, "saved_model.pb")); err != nil {
 		return fmt.Errorf("model %s: not a SavedModel: no saved_model.pb", dir)
 	}
-	if _, err := os.Stat(filepath.Join(dir, savedmodel.MetadataFile)); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, savedmodel.MetadataFile)); needMeta && errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("model %s: a SavedModel without %s, the metadata emotions needs (input size and "+
 			"channels, class names, pixel normalisation, the train_step/evaluate signatures): export your Keras "+
-			"model with `emotions new-model --from model.keras --classes a,b,c --out DIR` and use DIR", dir, savedmodel.MetadataFile)
+			"model with `emotions new-model --from model.keras --classes a,b,c --out DIR` and use DIR (`emotions serve` "+
+			"serves it as it is)", dir, savedmodel.MetadataFile)
 	}
 	return nil
 }
+
+// HasMetadata reports whether the model came with emotions.json (always so with Load).
+func (m *Model) HasMetadata() bool { return m.hasMeta }
 
 // Close releases the session.
 func (m *Model) Close() error {
@@ -305,6 +330,18 @@ func dtypeName(dt tf.DataType) string {
 		return "uint8"
 	case tf.String:
 		return "string"
+	case tf.Half:
+		return "float16"
+	case tf.Bool:
+		return "bool"
+	case tf.Int8:
+		return "int8"
+	case tf.Int16:
+		return "int16"
+	case tf.Uint16:
+		return "uint16"
+	case tf.Bfloat16:
+		return "bfloat16"
 	}
 	return fmt.Sprintf("dtype(%d)", dt)
 }

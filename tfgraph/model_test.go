@@ -203,6 +203,17 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("Load(%s) = %v, want an error naming it with %q", c.dir, err, c.want)
 		}
 	}
+	// LoadSavedModel takes it as it is, and describes its signatures.
+	pm, err := LoadSavedModel(plain, Options{Device: "cpu"})
+	if err != nil {
+		t.Fatalf("LoadSavedModel(%s): %v", plain, err)
+	}
+	defer pm.Close()
+	spec, ok := pm.SignatureSpec("serve")
+	if pm.HasMetadata() || !ok || !strings.HasPrefix(spec.String(), "serve(images: float32[-1,80,80,3]) -> (probabilities: float32[-1,") ||
+		len(pm.Signatures()) != len(pm.SignatureNames()) {
+		t.Errorf("LoadSavedModel: metadata %v, serve %v (%v), %d signatures of %d", pm.HasMetadata(), spec, ok, len(pm.Signatures()), len(pm.SignatureNames()))
+	}
 	m := load(t, dir)
 	if _, err := m.Predict(make([]float32, 10), 1); err == nil || !strings.Contains(err.Error(), "shape") {
 		t.Errorf("wrong-size images: %v", err)

@@ -401,3 +401,51 @@ func FuzzClassifyImageBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStringInputs: a request for a string input, as a JSON body (strings and
+// {"b64": ...}, row or columnar) and as a gRPC TensorProto. Whatever it claims, what is
+// accepted holds one string per element within the budget, and exactly what was sent.
+func FuzzStringInputs(f *testing.F) {
+	sig := tf.Signature{Inputs: map[string]tf.TensorInfo{"text": {DType: tf.String, Shape: tf.MakeShape(-1)}}}
+	f.Fuzz(func(t *testing.T, body []byte, wire []byte) {
+		if req, format, err := parsePredictBody(body); err == nil {
+			got, err := decodeInputs(req, format, "s", sig, fuzzBudget)
+			if err != nil {
+				wantInvalidArgument(t, body, err)
+			} else {
+				x := got["text"]
+				if x.dtype != tf.String || len(x.shape) != 1 || int64(len(x.strs)) != x.shape[0] || int64(len(x.strs))*stringOverhead > fuzzBudget {
+					t.Fatalf("%q: accepted as %s%v with %d strings", body, dtypeName(x.dtype), x.shape, len(x.strs))
+				}
+				var plain struct{ Instances []string }
+				if format == rowFormat && json.Unmarshal(body, &plain) == nil && len(plain.Instances) > 0 {
+					if fmt.Sprint(plain.Instances) != fmt.Sprint(x.strs) {
+						t.Fatalf("%q: decoded %q, encoding/json reads %q", body, x.strs, plain.Instances)
+					}
+				}
+			}
+		}
+		var p tensorpb.TensorProto
+		if proto.Unmarshal(wire, &p) != nil {
+			return
+		}
+		got, err := decodeProtoInputs("s", sig, map[string]*tensorpb.TensorProto{"text": &p}, fuzzBudget)
+		if err != nil {
+			wantInvalidArgument(t, wire, err)
+			return
+		}
+		x := got["text"]
+		if len(x.shape) != 1 || int64(len(x.strs)) != x.shape[0] {
+			t.Fatalf("accepted %v with %d strings", x.shape, len(x.strs))
+		}
+		for i, s := range x.strs {
+			sent := p.GetStringVal()[0]
+			if len(p.GetStringVal()) > 1 {
+				sent = p.GetStringVal()[i]
+			}
+			if s != string(sent) {
+				t.Fatalf("string %d is %q, the request holds %q", i, s, sent)
+			}
+		}
+	})
+}

@@ -584,7 +584,7 @@ func hostileGRPC(t *testing.T, srv *serverProcess, conn *grpc.ClientConn, cfg Co
 		{"zero images", images([]int64{0, 80, 80, 3}, nil), codes.InvalidArgument, "empty batch"},
 		{"wrong rank", images([]int64{1, 80, 80}, oneFloat), codes.InvalidArgument, "got shape [1,80,80]"},
 		{"wrong dtype", predictRequest("emo", map[string]*tensorpb.TensorProto{"images": tensorProto(tf.Int64, []int64{1, 80, 80, 3}, func(p *tensorpb.TensorProto) { p.Int64Val = []int64{1} })}), codes.InvalidArgument, "got dtype int64"},
-		{"string tensor", predictRequest("emo", map[string]*tensorpb.TensorProto{"images": tensorProto(tf.String, []int64{1}, func(p *tensorpb.TensorProto) { p.StringVal = [][]byte{[]byte("x")} })}), codes.InvalidArgument, "not supported"},
+		{"string tensor", predictRequest("emo", map[string]*tensorpb.TensorProto{"images": tensorProto(tf.String, []int64{1}, func(p *tensorpb.TensorProto) { p.StringVal = [][]byte{[]byte("x")} })}), codes.InvalidArgument, "got dtype string, want float"},
 		{"content too short", images([]int64{1, 80, 80, 3}, func(p *tensorpb.TensorProto) { p.TensorContent = make([]byte, 7) }), codes.InvalidArgument, "tensor_content has 7 bytes"},
 		{"unknown input", predictRequest("emo", map[string]*tensorpb.TensorProto{"pixels": tensorProto(tf.Float, []int64{1}, oneFloat)}), codes.InvalidArgument, `no input "pixels"`},
 		{"no inputs", predictRequest("emo", nil), codes.InvalidArgument, "missing input"},

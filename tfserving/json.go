@@ -2,12 +2,14 @@ package tfserving
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 
@@ -239,6 +241,18 @@ func nonEmpty(start, end int) (int, error) {
 
 func isNull(raw []byte) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
 
+// isB64 reports whether raw is an object whose one field is "b64": a binary string, not
+// an instance naming its inputs.
+func isB64(raw []byte) bool {
+	fields, b64 := 0, false
+	err := objectFields(raw, func(key string, _ []byte) error {
+		fields++
+		b64 = key == "b64"
+		return nil
+	})
+	return err == nil && fields == 1 && b64
+}
+
 func isObject(raw []byte) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) > 0 && t[0] == '{'
@@ -298,7 +312,7 @@ func decodeInputs(req predictBody, format requestFormat, sigName string, sig tf.
 		err := listElements(req.Instances, func(row []byte) error {
 			i := instances
 			instances++
-			if !isObject(row) {
+			if !isObject(row) || (len(names) == 1 && isB64(row) && names[0] != "b64") {
 				if len(names) != 1 {
 					return errorf(codes.InvalidArgument, "instance %d: signature %s has %d inputs (%v): each instance must be an object naming them", i, sigName, len(names), names)
 				}
@@ -378,6 +392,9 @@ type jsonTensor struct {
 
 func newJSONTensor(name string, dt tf.DataType, budget *tensorBudget) (*jsonTensor, *Error) {
 	size, ok := elementSize[dt]
+	if dt == tf.String {
+		size, ok = stringOverhead, true
+	}
 	if !ok || dt == tf.Half || dt == tf.Bfloat16 {
 		return nil, errorf(codes.InvalidArgument, "input %s: inputs of dtype %s are not supported in JSON", name, dtypeName(dt))
 	}
@@ -385,7 +402,7 @@ func newJSONTensor(name string, dt tf.DataType, budget *tensorBudget) (*jsonTens
 }
 
 func (t *jsonTensor) add(raw []byte) error {
-	if isObject(raw) {
+	if isObject(raw) && t.parser.dtype != tf.String {
 		return errorf(codes.InvalidArgument, `input %s: {"b64": ...} and objects are only for string inputs; this input is %s`, t.name, dtypeName(t.parser.dtype))
 	}
 	shape, err := t.parser.parse(raw)
@@ -406,7 +423,7 @@ func (t *jsonTensor) tensor(stacked bool) rawTensor {
 	if stacked {
 		shape = append([]int64{t.parts}, shape...)
 	}
-	return rawTensor{dtype: t.parser.dtype, shape: shape, data: t.parser.data}
+	return rawTensor{dtype: t.parser.dtype, shape: shape, data: t.parser.data, strs: t.parser.strs}
 }
 
 func equalShape(a, b []int64) bool {
@@ -430,7 +447,8 @@ type nestedParser struct {
 	dtype  tf.DataType
 	size   int
 	budget *tensorBudget
-	data   []byte // every value parsed so far, all parts
+	data   []byte   // every value parsed so far, all parts
+	strs   []string // or, for a string input, every string
 
 	b     []byte
 	i     int
@@ -474,6 +492,9 @@ func (p *nestedParser) value(depth int) error {
 		return fmt.Errorf("unexpected end of value")
 	}
 	if p.b[p.i] != '[' {
+		if p.dtype == tf.String {
+			return p.str(depth)
+		}
 		return p.number(depth)
 	}
 	p.i++
@@ -564,6 +585,71 @@ func (p *nestedParser) number(depth int) error {
 	return nil
 }
 
+// str reads one element of a string input: a JSON string, or {"b64": "..."} (standard
+// base64, as TF Serving takes binary data). Its bytes are charged to the budget before the
+// element is decoded (decoding never makes it longer).
+func (p *nestedParser) str(depth int) error {
+	if err := p.leaf(depth); err != nil {
+		return err
+	}
+	start := p.i
+	end, err := skipValue(p.b, p.i)
+	if err != nil {
+		return err
+	}
+	tok := p.b[start:end]
+	p.i = end
+	if p.budget.elements(stringOverhead+len(tok)) < 1 {
+		return p.budget.exceeded(p.input, "too many strings")
+	}
+	p.budget.take(1, stringOverhead+len(tok))
+	var v string
+	switch tok[0] {
+	case '"':
+		if err := json.Unmarshal(tok, &v); err != nil {
+			return fmt.Errorf("bad string: %v", err)
+		}
+	case '{':
+		found := false
+		err := objectFields(tok, func(key string, value []byte) error {
+			if key != "b64" || found {
+				return fmt.Errorf(`a string given as an object is {"b64": "..."}, got field %q`, key)
+			}
+			found = true
+			var enc string
+			if err := json.Unmarshal(value, &enc); err != nil {
+				return fmt.Errorf(`"b64" must be a string: %v`, err)
+			}
+			raw, err := base64.StdEncoding.DecodeString(enc)
+			if err != nil {
+				return fmt.Errorf(`"b64": %v`, err)
+			}
+			v = string(raw)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf(`a string given as an object is {"b64": "..."}`)
+		}
+	default:
+		return fmt.Errorf(`input %s is a string input: want strings, {"b64": "..."} or lists of them, got %q at offset %d`, p.input, tok[0], start)
+	}
+	p.strs = append(p.strs, v)
+	return nil
+}
+
+// leaf checks that the elements of a tensor all sit at the same depth.
+func (p *nestedParser) leaf(depth int) error {
+	if p.rank < 0 {
+		p.rank = depth
+	} else if p.rank != depth {
+		return fmt.Errorf("ragged nesting: values at depths %d and %d", p.rank, depth)
+	}
+	return nil
+}
+
 // jsonNumber reports whether tok is a number in JSON's grammar (RFC 8259 section 6):
 // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 func jsonNumber(tok []byte) bool {
@@ -601,34 +687,56 @@ func jsonNumber(tok []byte) bool {
 	return i == n
 }
 
-// appendJSON writes r (or, with row >= 0, its row-th slice along dimension 0) as nested lists.
-func appendJSON(buf []byte, r rawTensor, vals []float64, row int64) []byte {
+// appendJSON writes r (or, with row >= 0, its row-th slice along dimension 0) as nested
+// lists; name is the output's, which decides how its strings are written (stringJSON).
+func appendJSON(buf []byte, name string, r rawTensor, vals []float64, row int64) []byte {
 	shape := r.shape
+	first := int64(0)
 	if row >= 0 {
 		per, _ := elementCount(shape[1:], math.MaxInt64) // an output TensorFlow made: its size is real
-		vals = vals[row*per : (row+1)*per]
+		first = row * per
 		shape = shape[1:]
 	}
 	bits := 64
 	if r.dtype == tf.Float || r.dtype == tf.Half || r.dtype == tf.Bfloat16 {
 		bits = 32
 	}
-	buf, _ = appendNested(buf, shape, vals, bits)
+	elem := func(buf []byte, i int64) []byte { return appendNumber(buf, vals[i], bits) }
+	if r.dtype == tf.String {
+		b64 := strings.HasSuffix(name, "_bytes")
+		elem = func(buf []byte, i int64) []byte { return appendString(buf, r.strs[i], b64) }
+	}
+	buf, _ = appendNested(buf, shape, first, elem)
 	return buf
 }
 
-func appendNested(buf []byte, shape []int64, vals []float64, bits int) ([]byte, []float64) {
+// appendNested writes the elements from i on as nested lists of shape; it returns where it
+// stopped.
+func appendNested(buf []byte, shape []int64, i int64, elem func([]byte, int64) []byte) ([]byte, int64) {
 	if len(shape) == 0 {
-		return appendNumber(buf, vals[0], bits), vals[1:]
+		return elem(buf, i), i + 1
 	}
 	buf = append(buf, '[')
-	for i := int64(0); i < shape[0]; i++ {
-		if i > 0 {
+	for k := int64(0); k < shape[0]; k++ {
+		if k > 0 {
 			buf = append(buf, ',')
 		}
-		buf, vals = appendNested(buf, shape[1:], vals, bits)
+		buf, i = appendNested(buf, shape[1:], i, elem)
 	}
-	return append(buf, ']'), vals
+	return append(buf, ']'), i
+}
+
+// appendString writes a string output as TF Serving does: {"b64": ...} for an output whose
+// name ends in "_bytes", else a JSON string. Bytes that are not UTF-8 go as b64 too: a JSON
+// string cannot carry them.
+func appendString(buf []byte, v string, b64 bool) []byte {
+	if b64 || !utf8.ValidString(v) {
+		buf = append(buf, `{"b64":"`...)
+		buf = base64.StdEncoding.AppendEncode(buf, []byte(v))
+		return append(buf, `"}`...)
+	}
+	enc, _ := json.Marshal(v) // a valid UTF-8 string always encodes
+	return append(buf, enc...)
 }
 
 func appendNumber(buf []byte, v float64, bits int) []byte {
@@ -650,6 +758,9 @@ func encodePredictResponse(outputs map[string]rawTensor, format requestFormat) (
 	names := sortedKeys(outputs)
 	values := make(map[string][]float64, len(names))
 	for _, n := range names {
+		if outputs[n].dtype == tf.String {
+			continue
+		}
 		v, err := outputs[n].values()
 		if err != nil {
 			return nil, fmt.Errorf("output %s: %w", n, err)
@@ -660,7 +771,7 @@ func encodePredictResponse(outputs map[string]rawTensor, format requestFormat) (
 	if format == columnarFormat {
 		buf = append(buf, `{"outputs":`...)
 		if len(names) == 1 {
-			buf = appendJSON(buf, outputs[names[0]], values[names[0]], -1)
+			buf = appendJSON(buf, names[0], outputs[names[0]], values[names[0]], -1)
 		} else {
 			buf = append(buf, '{')
 			for i, n := range names {
@@ -669,7 +780,7 @@ func encodePredictResponse(outputs map[string]rawTensor, format requestFormat) (
 				}
 				buf = strconv.AppendQuote(buf, n)
 				buf = append(buf, ':')
-				buf = appendJSON(buf, outputs[n], values[n], -1)
+				buf = appendJSON(buf, n, outputs[n], values[n], -1)
 			}
 			buf = append(buf, '}')
 		}
@@ -687,7 +798,7 @@ func encodePredictResponse(outputs map[string]rawTensor, format requestFormat) (
 			buf = append(buf, ',')
 		}
 		if len(names) == 1 {
-			buf = appendJSON(buf, outputs[names[0]], values[names[0]], r)
+			buf = appendJSON(buf, names[0], outputs[names[0]], values[names[0]], r)
 			continue
 		}
 		buf = append(buf, '{')
@@ -697,7 +808,7 @@ func encodePredictResponse(outputs map[string]rawTensor, format requestFormat) (
 			}
 			buf = strconv.AppendQuote(buf, n)
 			buf = append(buf, ':')
-			buf = appendJSON(buf, outputs[n], values[n], r)
+			buf = appendJSON(buf, n, outputs[n], values[n], r)
 		}
 		buf = append(buf, '}')
 	}

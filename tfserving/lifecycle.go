@@ -99,6 +99,7 @@ func (r *registry) tryLoad(v int64) bool {
 		r.setState(v, pb.ModelVersionStatus_END, err, when)
 		return false
 	}
+	r.log.Printf("model %s version %d: %s", r.name, v, s.describe())
 	r.mu.Lock()
 	r.loaded[v] = s
 	delete(r.pending, v)

@@ -75,7 +75,7 @@ func TestProtoClaimsCheckedBeforeAllocation(t *testing.T) {
 		{"unknown rank", tensorProto(tf.Float, nil, func(p *tensorpb.TensorProto) { p.TensorShape.UnknownRank = true; oneFloat(p) }), "known shape"},
 		{"300 dimensions", tensorProto(tf.Float, make([]int64, 300), oneFloat), "at most 254"},
 		{"wrong dtype", tensorProto(tf.Double, []int64{1, 80, 80, 3}, func(p *tensorpb.TensorProto) { p.DoubleVal = []float64{1} }), "got dtype double, want float"},
-		{"string dtype", tensorProto(tf.String, []int64{1}, func(p *tensorpb.TensorProto) { p.StringVal = [][]byte{[]byte("x")} }), "dtype string is not supported"},
+		{"string dtype", tensorProto(tf.String, []int64{1}, func(p *tensorpb.TensorProto) { p.StringVal = [][]byte{[]byte("x")} }), "got dtype string, want float"},
 		{"wrong rank", tensorProto(tf.Float, []int64{1, 80, 80}, oneFloat), "got shape [1,80,80]"},
 		{"content of the wrong length", tensorProto(tf.Float, []int64{1, 80, 80, 3}, func(p *tensorpb.TensorProto) { p.TensorContent = make([]byte, 12) }), "tensor_content has 12 bytes"},
 		{"two values for 19200 elements", tensorProto(tf.Float, []int64{1, 80, 80, 3}, func(p *tensorpb.TensorProto) { p.FloatVal = []float32{1, 2} }), "2 values for shape [1,80,80,3]"},

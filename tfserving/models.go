@@ -52,11 +52,11 @@ func loadServable(dir string, version int64, cfg Config, observe func(rows, requ
 	if err := checkComplete(dir, mg); err != nil {
 		return nil, incomplete(err)
 	}
-	m, err := tfgraph.Load(dir, cfg.Session)
+	m, err := tfgraph.LoadSavedModel(dir, cfg.Session)
 	if err != nil {
 		return nil, &loadError{stage: "load", err: err}
 	}
-	sigs := servedSignatures(mg, m.Meta)
+	sigs := servedSignatures(mg, m)
 	if len(sigs) == 0 {
 		m.Close()
 		return nil, &loadError{stage: "load", code: codes.FailedPrecondition, err: fmt.Errorf("%s: no %s or serve signature to serve", dir, DefaultSignature)}
@@ -69,16 +69,36 @@ func loadServable(dir string, version int64, cfg Config, observe func(rows, requ
 	return s, nil
 }
 
-// servedSignatures are serving_default and the metadata's "serve" one. A training model
-// passed with --model also has train_step & co., which change the weights: never served.
-func servedSignatures(mg *corepb.MetaGraphDef, meta savedmodel.Metadata) map[string]*corepb.SignatureDef {
+// servedSignatures are, for a model of ours (with emotions.json), serving_default and the
+// metadata's "serve" one: a training model passed with --model also has train_step & co.,
+// which change the weights, never served. Any other SavedModel (a Keras model.export(), a
+// tf.saved_model.save) is served with all its signatures, as TF Serving does.
+func servedSignatures(mg *corepb.MetaGraphDef, m *tfgraph.Model) map[string]*corepb.SignatureDef {
 	out := map[string]*corepb.SignatureDef{}
 	for name, def := range mg.GetSignatureDef() {
-		if name == DefaultSignature || name == meta.Signatures["serve"] {
+		if _, ok := m.Signature(name); !ok {
+			continue // TensorFlow's __saved_model_init_op
+		}
+		if !m.HasMetadata() || name == DefaultSignature || name == m.Meta.Signatures["serve"] {
 			out[name] = def
 		}
 	}
 	return out
+}
+
+// describe says what was loaded and what is served, for the log.
+func (s *servable) describe() string {
+	kind := "a model with " + savedmodel.MetadataFile
+	if !s.model.HasMetadata() {
+		kind = "a SavedModel without " + savedmodel.MetadataFile
+	}
+	var sigs []string
+	for _, name := range sortedKeys(s.signatures) {
+		if spec, ok := s.model.SignatureSpec(name); ok {
+			sigs = append(sigs, spec.String())
+		}
+	}
+	return kind + ": signatures " + strings.Join(sigs, "; ")
 }
 
 // signature resolves a request's signature_name ("" = serving_default).
@@ -93,19 +113,33 @@ func (s *servable) signature(name string) (string, tf.Signature, *Error) {
 	return name, sig, nil
 }
 
-// imageSignature is the one :classify_image runs: serving_default when the model has it.
+// imageSignature is the one :classify_image runs and the warm-up without a warm-up file
+// runs: serving_default when the model has it, else the metadata's serve one, else (a
+// SavedModel without metadata) the first served by name.
 func (s *servable) imageSignature() string {
 	if _, ok := s.signatures[DefaultSignature]; ok {
 		return DefaultSignature
 	}
-	return s.model.Meta.Signatures["serve"]
+	if s.model.HasMetadata() {
+		return s.model.Meta.Signatures["serve"]
+	}
+	return sortedKeys(s.signatures)[0]
 }
+
+// errNoImageMetadata is :classify_image's answer for a model without emotions.json: nothing
+// says how to turn a photo into its input (size, channels, pixel scale, crop).
+var errNoImageMetadata = errorf(codes.FailedPrecondition, "this model has no image preprocessing metadata (%s): "+
+	":classify_image needs it; send its input tensors to :predict instead", savedmodel.MetadataFile)
 
 // classifier is :classify_image's pipeline, made on first use (only that endpoint needs a
 // preprocessor): the one `emotions predict` runs, with this version's signature run through
 // its request batcher, so photos from concurrent requests share session runs.
 func (s *servable) classifier(logger *log.Logger) (*classify.Classifier, error) {
 	s.classifierOnce.Do(func() {
+		if !s.model.HasMetadata() {
+			s.classifyErr = errNoImageMetadata
+			return
+		}
 		opts := preprocess.OptionsFor(s.model.Meta)
 		opts.MaxPixels = s.maxImagePixels
 		prep, err := preprocess.New(opts)

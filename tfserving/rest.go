@@ -167,7 +167,8 @@ func (s *Server) restStatus(spec ModelSpec) ([]byte, error) {
 }
 
 // restMetadata is TF Serving's metadata answer, plus the model's emotions.json (classes,
-// input size, normalisation) under metadata.emotions for clients that send raw pixels.
+// input size, normalisation) under metadata.emotions for clients that send raw pixels, when
+// it has one.
 func (s *Server) restMetadata(spec ModelSpec) ([]byte, error) {
 	ms, sigs, sv, err := s.modelMetadata(spec)
 	if err != nil {
@@ -181,13 +182,11 @@ func (s *Server) restMetadata(spec ModelSpec) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(map[string]any{
-		"model_spec": json.RawMessage(specJSON),
-		"metadata": map[string]any{
-			"signature_def": json.RawMessage(sigJSON),
-			"emotions":      sv.model.Meta,
-		},
-	})
+	meta := map[string]any{"signature_def": json.RawMessage(sigJSON)}
+	if sv.model.HasMetadata() {
+		meta["emotions"] = sv.model.Meta
+	}
+	return json.Marshal(map[string]any{"model_spec": json.RawMessage(specJSON), "metadata": meta})
 }
 
 func (s *Server) restPredict(ctx context.Context, w http.ResponseWriter, r *http.Request, spec ModelSpec, res *reservation) ([]byte, error) {

@@ -175,7 +175,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("model %s did not load (see the log above)", cfg.ModelDir)
 	}
 	if len(s.models.versions()) == 0 {
-		logger.Printf("%s: no version yet; waiting for BASE/<number>/saved_model.pb to appear", cfg.ModelBase)
+		if onDisk, _ := Versions(cfg.ModelBase); len(onDisk) > 0 {
+			// They are on their way (settling) or failed: their lines above say which and why.
+			logger.Printf("%s: no version serves yet; versions on disk: %v (see their state above); the poller retries them", cfg.ModelBase, onDisk)
+		} else {
+			logger.Printf("%s: no version yet; waiting for BASE/<number>/saved_model.pb to appear", cfg.ModelBase)
+		}
 	}
 	for label, v := range cfg.VersionLabels {
 		if !slices.Contains(s.models.versions(), v) {

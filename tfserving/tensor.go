@@ -12,29 +12,48 @@ import (
 	shapepb "github.com/wamuir/graft/tensorflow/core/framework/tensor_shape_go_proto"
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	"google.golang.org/grpc/codes"
+
+	"github.com/emotions-dev/emotions/tfgraph"
 )
 
 // rawTensor is a dense numeric tensor as TensorFlow lays it out in memory (little-endian,
 // row-major): batching concatenates and splits these bytes along the first dimension without
-// looking at the values, whatever the dtype.
+// looking at the values, whatever the dtype. A string tensor has its elements in strs
+// instead (row-major too), and no data.
 type rawTensor struct {
 	dtype tf.DataType
 	shape []int64
 	data  []byte
+	strs  []string
 }
 
-// elementSize of the dtypes requests may carry (strings are not batched: none of our
-// signatures takes one).
+// elementSize of the numeric dtypes requests may carry; strings, the other one, have no
+// fixed size (see stringOverhead).
 var elementSize = map[tf.DataType]int{
 	tf.Float: 4, tf.Double: 8, tf.Int32: 4, tf.Int64: 8, tf.Uint8: 1, tf.Int8: 1,
 	tf.Int16: 2, tf.Uint16: 2, tf.Bool: 1, tf.Half: 2, tf.Bfloat16: 2,
 }
 
+// stringOverhead is what the request budget charges for each string element on top of its
+// bytes: TensorFlow's tstring is 24 bytes, and an empty string must not be free, or a few
+// bytes of JSON could claim millions of them.
+const stringOverhead = 24
+
 func (r rawTensor) tensor() (*tf.Tensor, error) {
+	if r.dtype == tf.String {
+		return tfgraph.StringTensor(r.strs, r.shape...)
+	}
 	return tf.ReadTensor(r.dtype, r.shape, bytes.NewReader(r.data))
 }
 
 func fromTensor(t *tf.Tensor) (rawTensor, error) {
+	if t.DataType() == tf.String {
+		strs, err := tfgraph.Strings(t)
+		if err != nil {
+			return rawTensor{}, err
+		}
+		return rawTensor{dtype: tf.String, shape: t.Shape(), strs: strs}, nil
+	}
 	if _, ok := elementSize[t.DataType()]; !ok {
 		return rawTensor{}, fmt.Errorf("output of dtype %s cannot be returned", dtypeName(t.DataType()))
 	}
@@ -59,26 +78,41 @@ func concatRows(parts []rawTensor) rawTensor {
 		return parts[0]
 	}
 	var rows int64
-	size := 0
+	size, count := 0, 0
 	for _, p := range parts {
 		rows += p.rows()
 		size += len(p.data)
+		count += len(p.strs)
+	}
+	shape := append([]int64{rows}, parts[0].shape[1:]...)
+	if parts[0].dtype == tf.String {
+		strs := make([]string, 0, count)
+		for _, p := range parts {
+			strs = append(strs, p.strs...)
+		}
+		return rawTensor{dtype: tf.String, shape: shape, strs: strs}
 	}
 	data := make([]byte, 0, size)
 	for _, p := range parts {
 		data = append(data, p.data...)
 	}
-	shape := append([]int64{rows}, parts[0].shape[1:]...)
 	return rawTensor{dtype: parts[0].dtype, shape: shape, data: data}
 }
 
 // sliceRows is rows [from, to) of r, sharing its bytes.
 func (r rawTensor) sliceRows(from, to int64) (rawTensor, error) {
+	shape := append([]int64{to - from}, r.shape[1:]...)
+	if r.dtype == tf.String {
+		if r.rows() == 0 || len(r.strs)%int(r.rows()) != 0 {
+			return rawTensor{}, fmt.Errorf("output of shape %v has no batch dimension to split", r.shape)
+		}
+		per := int64(len(r.strs)) / r.rows()
+		return rawTensor{dtype: tf.String, shape: shape, strs: r.strs[from*per : to*per]}, nil
+	}
 	if r.rows() == 0 || len(r.data)%int(r.rows()) != 0 {
 		return rawTensor{}, fmt.Errorf("output of shape %v has no batch dimension to split", r.shape)
 	}
 	rowBytes := int64(len(r.data)) / r.rows()
-	shape := append([]int64{to - from}, r.shape[1:]...)
 	return rawTensor{dtype: r.dtype, shape: shape, data: r.data[from*rowBytes : to*rowBytes]}, nil
 }
 
@@ -213,6 +247,9 @@ func decodeProtoInputs(sigName string, sig tf.Signature, in map[string]*tensorpb
 func fromProto(sigName, name string, info tf.TensorInfo, p *tensorpb.TensorProto, budget *tensorBudget) (rawTensor, *Error) {
 	dt := tf.DataType(p.GetDtype())
 	size, ok := elementSize[dt]
+	if dt == tf.String {
+		size, ok = stringOverhead, true
+	}
 	if !ok {
 		return rawTensor{}, errorf(codes.InvalidArgument, "input %s: dtype %s is not supported", name, dtypeName(dt))
 	}
@@ -238,6 +275,9 @@ func fromProto(sigName, name string, info tf.TensorInfo, p *tensorpb.TensorProto
 		return rawTensor{}, budget.exceeded(name, fmt.Sprintf("shape %s of %s", shapeString(shape), dtypeName(dt)))
 	}
 	budget.take(n, size)
+	if dt == tf.String {
+		return stringsFromProto(name, shape, n, p, budget)
+	}
 	if content := p.GetTensorContent(); len(content) > 0 {
 		if int64(len(content)) != n*int64(size) {
 			return rawTensor{}, errorf(codes.InvalidArgument, "input %s: tensor_content has %d bytes, shape %s of %s needs %d",
@@ -250,6 +290,45 @@ func fromProto(sigName, name string, info tf.TensorInfo, p *tensorpb.TensorProto
 		return rawTensor{}, errorf(codes.InvalidArgument, "input %s: %v for shape %s (%d elements)", name, err, shapeString(shape), n)
 	}
 	return rawTensor{dtype: dt, shape: shape, data: data}, nil
+}
+
+// stringsFromProto takes a string tensor's n elements from string_val (n values, or one that
+// fills all n), its bytes charged to the budget before they are copied.
+func stringsFromProto(name string, shape []int64, n int64, p *tensorpb.TensorProto, budget *tensorBudget) (rawTensor, *Error) {
+	vals := p.GetStringVal()
+	if len(p.GetTensorContent()) > 0 {
+		return rawTensor{}, errorf(codes.InvalidArgument, "input %s: a string tensor carries its values in string_val, not tensor_content", name)
+	}
+	if int64(len(vals)) != n && len(vals) != 1 {
+		return rawTensor{}, errorf(codes.InvalidArgument, "input %s: %d values for shape %s (%d elements)", name, len(vals), shapeString(shape), n)
+	}
+	var total int64
+	for _, v := range vals {
+		total += int64(len(v))
+	}
+	if len(vals) == 1 {
+		total = 0 // the one value is shared by every element, not copied n times
+		if n > 0 {
+			total = int64(len(vals[0]))
+		}
+	}
+	if budget.elements(1) < total {
+		return rawTensor{}, budget.exceeded(name, fmt.Sprintf("%d bytes of strings", total))
+	}
+	budget.take(total, 1)
+	strs := make([]string, n)
+	for i := range strs {
+		if len(vals) == 1 {
+			if i == 0 {
+				strs[0] = string(vals[0])
+			} else {
+				strs[i] = strs[0]
+			}
+			continue
+		}
+		strs[i] = string(vals[i])
+	}
+	return rawTensor{dtype: tf.String, shape: shape, strs: strs}, nil
 }
 
 // typedContent encodes the typed *_val field that carries dt: n values, or one that fills
@@ -302,9 +381,16 @@ func (r rawTensor) proto() *tensorpb.TensorProto {
 	for i, d := range r.shape {
 		dims[i] = &shapepb.TensorShapeProto_Dim{Size: d}
 	}
-	return &tensorpb.TensorProto{
+	p := &tensorpb.TensorProto{
 		Dtype:         typespb.DataType(r.dtype),
 		TensorShape:   &shapepb.TensorShapeProto{Dim: dims},
 		TensorContent: r.data,
 	}
+	if r.dtype == tf.String {
+		p.StringVal = make([][]byte, len(r.strs))
+		for i, v := range r.strs {
+			p.StringVal[i] = []byte(v)
+		}
+	}
+	return p
 }

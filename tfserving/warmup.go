@@ -107,11 +107,15 @@ func (s *servable) warmUp(dir string, maxRequestBytes int64) error {
 	return nil
 }
 
-// zeroInputs is one row of zeros for each input of sig (unknown dimensions taken as 1).
+// zeroInputs is one row of zeros (empty strings for a string input) for each input of sig
+// (unknown dimensions taken as 1).
 func zeroInputs(sig tf.Signature, maxBytes int64) (map[string]rawTensor, error) {
 	out := map[string]rawTensor{}
 	for name, info := range sig.Inputs {
 		size, ok := elementSize[info.DType]
+		if info.DType == tf.String {
+			size, ok = stringOverhead, true
+		}
 		if !ok {
 			return nil, errorf(codes.Unimplemented, "input %s: dtype %s: give the version an assets.extra/%s", name, dtypeName(info.DType), WarmupFile)
 		}
@@ -128,6 +132,10 @@ func zeroInputs(sig tf.Signature, maxBytes int64) (map[string]rawTensor, error) 
 		n, ok := elementCount(shape, maxBytes/int64(size))
 		if !ok {
 			return nil, fmt.Errorf("input %s: shape %s is larger than a request may be", name, shapeString(shape))
+		}
+		if info.DType == tf.String {
+			out[name] = rawTensor{dtype: tf.String, shape: shape, strs: make([]string, n)}
+			continue
 		}
 		out[name] = rawTensor{dtype: info.DType, shape: shape, data: make([]byte, n*int64(size))}
 	}

@@ -56,7 +56,9 @@ func serveCommand() *cli.Command {
 			"served; new versions are picked up without a restart, once their files have settled, their\n" +
 			"checkpoint is complete and their warm-up requests (assets.extra/tf_serving_warmup_requests, or\n" +
 			"one of zeros) pass; until then the previous version serves. Binds 127.0.0.1 by default: pass --host 0.0.0.0 to listen on every interface\n" +
-			"(TF Serving's default). SIGTERM/SIGINT finish requests in flight, then exit.",
+			"(TF Serving's default). SIGTERM/SIGINT finish requests in flight, then exit. Any SavedModel\n" +
+			"(a Keras model.export(), a tf.saved_model.save) is served with all its signatures as they are;\n" +
+			":classify_image needs a model with emotions.json (it answers others 400).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model-base", EnvVars: []string{"EMOTIONS_MODEL_BASE"}, Usage: "`BASE` directory of numbered versions (from emotions export)"},
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, EnvVars: []string{"EMOTIONS_MODEL"}, Usage: "a single model or run `DIR`, served as version 1 (instead of --model-base)"},
