@@ -1270,13 +1270,7 @@ def export_generic(args, out, start):
                          graph=f"{SERVING_DIR}/graph.pb", object_graph=f"{SERVING_DIR}/object_graph.pb"),
             params=int(sum(int(np.prod(v.shape)) for v in model.weights)),
         )
-        with open(os.path.join(tmp, "emotions.json"), "w") as f:
-            json.dump(meta, f, indent=2)
-            f.write("\n")
-        with Phase("fsync"):
-            fsync_tree(tmp)
-        os.chmod(tmp, 0o755)
-        os.rename(tmp, out)
+        publish(tmp, out, meta)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -1410,6 +1404,18 @@ def to_cache(cache, key, out):
         progress(f"could not add the export to the model cache {cache}: {err}")
 
 
+def publish(tmp, out, meta):
+    """Writes emotions.json into the finished export tmp, makes it durable and renames it to
+    out: a model directory appears whole or not at all."""
+    with open(os.path.join(tmp, "emotions.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+    with Phase("fsync"):
+        fsync_tree(tmp)
+    os.chmod(tmp, 0o755)
+    os.rename(tmp, out)
+
+
 def fsync_tree(root_dir):
     for root, _, files in os.walk(root_dir):
         for name in files:
@@ -1524,13 +1530,7 @@ def main(argv):
         )
         if height == width:  # for a format-1 reader; Go reads input_height/input_width
             meta["input_size"] = height
-        with open(os.path.join(tmp, "emotions.json"), "w") as f:
-            json.dump(meta, f, indent=2)
-            f.write("\n")
-        with Phase("fsync"):
-            fsync_tree(tmp)
-        os.chmod(tmp, 0o755)
-        os.rename(tmp, out)
+        publish(tmp, out, meta)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
