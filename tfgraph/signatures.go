@@ -95,23 +95,21 @@ func (m *Model) trainSignature() string {
 }
 
 // TrainSignature names the signature TrainStep runs on a full batch.
-func (m *Model) TrainSignature() string {
-	if m.replicas > 1 {
+func (m *Model) TrainSignature() string { return m.trainSignatureFor(m.Replicas()) }
+
+// trainSignatureFor is the signature a batch of n images trains with.
+func (m *Model) trainSignatureFor(n int) string {
+	if m.towers(n) {
 		return replicaSignature("train_step", m.replicas)
 	}
 	return m.trainSignature()
 }
 
-// trainSignatureFor is the signature a batch of n images trains with: the N-tower step, or,
-// for a batch smaller than the replica count (an epoch's last, say), the single-device step:
-// a tower without images would take BatchNorm statistics of nothing (NaN). Its gradient is
-// the same mean over the batch; only replica 0's statistics see that batch.
-func (m *Model) trainSignatureFor(n int) string {
-	if m.replicas > 1 && n >= m.replicas {
-		return replicaSignature("train_step", m.replicas)
-	}
-	return m.trainSignature()
-}
+// towers reports whether a batch of n images runs the N-tower signatures. A batch smaller
+// than the replica count (an epoch's last, say) runs on one device: TensorFlow fails on a
+// tower without images (BatchNorm statistics of nothing). Its gradient is the same mean over
+// the batch; only replica 0's statistics see that batch.
+func (m *Model) towers(n int) bool { return m.replicas > 1 && n >= m.replicas }
 
 // replicaSignature names the N-tower signatures `new-model --replicas N` exports
 // (savedmodel/export.py replica_signatures).
@@ -179,9 +177,7 @@ func (m *Model) Evaluate(x, labels []float32, n int) (EvalResult, error) {
 	}
 	defer Free(images, lab)
 	sig := m.signatureFor("evaluate")
-	if m.replicas > 1 && n >= m.replicas {
-		// Each replica on its share with its own BatchNorm statistics, as Keras' evaluate.
-		// Not with fewer images than replicas: TensorFlow fails on a tower without any.
+	if m.towers(n) { // each replica on its share with its own BatchNorm statistics, as Keras' evaluate
 		sig = replicaSignature("evaluate", m.replicas)
 	}
 	out, err := m.Run(sig, map[string]*tf.Tensor{"images": images, "labels": lab})

@@ -545,10 +545,8 @@ var numberByte = func() (t [256]bool) {
 }()
 
 func (p *nestedParser) number(depth int) error {
-	if p.rank < 0 {
-		p.rank = depth
-	} else if p.rank != depth {
-		return fmt.Errorf("ragged nesting: numbers at depths %d and %d", p.rank, depth)
+	if err := p.leaf(depth); err != nil {
+		return err
 	}
 	start := p.i
 	for p.i < len(p.b) && numberByte[p.b[p.i]] {

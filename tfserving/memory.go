@@ -14,12 +14,9 @@ import (
 // of large requests has drained. Neither allocator does it soon enough on its own: Go's heap
 // shrinks only after its next collection, which an idle server may not run for two minutes,
 // and glibc's malloc (TensorFlow's tensors and a model's weights) keeps what is freed in its
-// arenas. Each part does its own half (2 cores, tiny model and a 92 MB ResNet50; RESULTS.md,
-// bench-serve): after 32 bodies of 64 MiB, RSS 10 s later 888 MB with neither, 321 MB with
-// the Go heap returned, 322 MB with both; 12 version swaps, 468 -> 872 MB with neither,
-// 490 -> 902 MB with the Go heap alone, 483 -> 591 MB with both (50 swaps: 490 -> 533 MB).
-// glibc's arena limit (MALLOC_ARENA_MAX=2) added nothing to malloc_trim. Runs are debounced:
-// one, delay after the last request for one.
+// arenas. A burst leaves mostly Go heap, an unload mostly glibc arenas, so a run returns both
+// (measured, with what an arena limit adds: experiments/RESULTS.md, "bench-serve"). Runs are
+// debounced: one, delay after the last request for one.
 type memoryReturner struct {
 	delay time.Duration
 	// mode is $EMOTIONS_SERVE_MEMORY_RETURN, for measuring what each part brings back

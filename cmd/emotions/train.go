@@ -395,12 +395,7 @@ func trainReplicas(c *cli.Context, m *tfgraph.Model) (int, error) {
 		}
 		return n, nil
 	}
-	gpus := 0
-	for _, d := range m.Devices() {
-		if strings.HasSuffix(d, "(GPU)") {
-			gpus++
-		}
-	}
+	gpus := len(m.GPUs())
 	if gpus < 2 {
 		return 1, nil
 	}
