@@ -20,6 +20,36 @@ const MetadataFile = "emotions.json"
 // RGB, probabilities) is still read.
 const FormatVersion = 2
 
+// GenericFormat is the format of a wrapped compiled Keras model of any inputs and outputs
+// (`new-model --from model.keras --generic`, Kind "generic"): Inputs, Outputs, Targets, Losses,
+// Logs and Monitor describe it; the image fields are unused.
+const GenericFormat = 3
+
+// KindGeneric is Metadata.Kind of a GenericFormat model.
+const KindGeneric = "generic"
+
+// Tensor is one named tensor of a generic model's contract: its dtype (NumPy's name) and shape,
+// -1 where a dimension is dynamic (the batch).
+type Tensor struct {
+	Name  string  `json:"name"`
+	DType string  `json:"dtype"`
+	Shape []int64 `json:"shape"`
+}
+
+// Loss is the loss compiled for one output of a generic model.
+type Loss struct {
+	Output     string  `json:"output"`
+	Loss       string  `json:"loss"` // Keras' snake_case name ("sparse_categorical_crossentropy")
+	FromLogits *bool   `json:"from_logits"`
+	Weight     float64 `json:"weight"` // its loss_weights entry (1 when none was given)
+}
+
+// Log is one value the train_step and evaluate signatures return, in the order Keras logs them.
+type Log struct {
+	Name  string  `json:"name"`
+	Shape []int64 `json:"shape"` // [] for a scalar
+}
+
 // Values of Metadata.Output and Metadata.Color.
 const (
 	OutputProbabilities = "probabilities"
@@ -86,7 +116,25 @@ type Metadata struct {
 	// LossScale: the optimizer is Keras' LossScaleOptimizer (mixed_float16); its dynamic
 	// scale is an optimizer variable, saved and resumed with the others.
 	LossScale bool `json:"loss_scale,omitempty"`
+
+	// Kind is KindGeneric for a GenericFormat model, "" for the image classifier.
+	Kind string `json:"kind,omitempty"`
+	// Inputs, Outputs and Targets are a generic model's tensors as its signatures name them:
+	// Keras' x and y dicts. A target is named as its output.
+	Inputs  []Tensor `json:"inputs,omitempty"`
+	Outputs []Tensor `json:"outputs,omitempty"`
+	Targets []Tensor `json:"targets,omitempty"`
+	// SampleWeights is the per-row weight train_step and evaluate take.
+	SampleWeights *Tensor `json:"sample_weights,omitempty"`
+	Losses        []Loss  `json:"losses,omitempty"`
+	Logs          []Log   `json:"logs,omitempty"`
+	// Monitor is, per log name, the direction Keras' `auto` mode picks for it (and its val_
+	// twin): "min", "max", or "" where Keras refuses auto mode.
+	Monitor map[string]string `json:"monitor,omitempty"`
 }
+
+// Generic reports a wrapped compiled Keras model of any inputs and outputs (GenericFormat).
+func (m Metadata) Generic() bool { return m.Kind == KindGeneric }
 
 // PixelsPerImage is the number of floats of one input image: height x width x channels.
 func (m Metadata) PixelsPerImage() int { return m.InputHeight * m.InputWidth * m.Channels }
@@ -153,7 +201,11 @@ func ReadMetadata(dir string) (Metadata, error) {
 	if m.Format == 1 {
 		m.upgradeFormat1()
 	}
-	if err := m.Validate(); err != nil {
+	validate := m.Validate
+	if m.Format == GenericFormat {
+		validate = m.validateGeneric
+	}
+	if err := validate(); err != nil {
 		return Metadata{}, fmt.Errorf("%s: %w", path, err)
 	}
 	m.InputSize = 0
@@ -205,6 +257,40 @@ func (m Metadata) Validate() error {
 	for c := 0; c < m.Channels; c++ {
 		if m.Normalization.Scale[c] == 0 {
 			return errors.New("normalization.scale is zero")
+		}
+	}
+	return nil
+}
+
+// validateGeneric reports the first thing that makes a GenericFormat file unusable.
+func (m Metadata) validateGeneric() error {
+	if m.Kind != KindGeneric {
+		return fmt.Errorf("metadata format %d of kind %q: format %d is kind %q", m.Format, m.Kind, GenericFormat, KindGeneric)
+	}
+	if len(m.Inputs) == 0 || len(m.Outputs) == 0 {
+		return fmt.Errorf("a generic model needs inputs and outputs: it has %d and %d", len(m.Inputs), len(m.Outputs))
+	}
+	if len(m.Targets) != len(m.Outputs) || len(m.Losses) != len(m.Outputs) {
+		return fmt.Errorf("%d outputs but %d targets and %d losses", len(m.Outputs), len(m.Targets), len(m.Losses))
+	}
+	seen := map[string]string{}
+	for _, group := range []struct {
+		what    string
+		tensors []Tensor
+	}{{"input", m.Inputs}, {"output", m.Outputs}} {
+		for _, t := range group.tensors {
+			if t.Name == "" || seen[t.Name] != "" {
+				return fmt.Errorf("%s name %q is empty or also names an %s", group.what, t.Name, seen[t.Name])
+			}
+			seen[t.Name] = group.what
+			if len(t.Shape) == 0 || t.Shape[0] != -1 {
+				return fmt.Errorf("%s %s: shape %v: the first (batch) dimension must be dynamic (-1)", group.what, t.Name, t.Shape)
+			}
+		}
+	}
+	for i, t := range m.Targets {
+		if t.Name != m.Outputs[i].Name || m.Losses[i].Output != t.Name {
+			return fmt.Errorf("target %d is %q, its loss is for %q: both must name output %q", i, t.Name, m.Losses[i].Output, m.Outputs[i].Name)
 		}
 	}
 	return nil

@@ -35,6 +35,7 @@ targets=(
   "./preprocess FuzzJPEGDecoder"      # JPEG, with the libjpeg-style chroma upsampling
   "./preprocess FuzzWebPDecoder"      # WebP, incl. the first frame of an animation
   "./train FuzzReadSoftTargets"       # train --soft-targets CSV files
+  "./arrays FuzzReadNPZ"              # NumPy .npz archives (train/evaluate/predict --data)
 )
 
 log=$(mktemp)

@@ -3,6 +3,7 @@ package tfgraph
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -250,7 +251,13 @@ func ones(n int) []float32 {
 // (a Snapshot taken and freed at once). A training loop calls it on a goroutine of its own at
 // the start, so these optimisations overlap the first train step's instead of adding to the
 // first validation, the first checkpoint or a test evaluation.
+//
+// A generic model warms up "snapshot" only: its evaluate would change the metric state a train
+// step is accumulating, and nothing is known of its inputs' values.
 func (m *Model) WarmUp(roles ...string) error {
+	if m.Generic() {
+		roles = slices.DeleteFunc(slices.Clone(roles), func(r string) bool { return r != "snapshot" })
+	}
 	h, w, c := m.InputShape()
 	n := m.Replicas() // one image per tower: what runs the N-tower evaluate
 	x := make([]float32, n*h*w*c)

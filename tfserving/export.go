@@ -162,6 +162,9 @@ func writeServingMetadata(dir string, meta savedmodel.Metadata) error {
 	if err := atomicfs.LinkOrCopy(filepath.Join(dir, savedmodel.MetadataFile), filepath.Join(extra, savedmodel.MetadataFile)); err != nil {
 		return err
 	}
+	if len(meta.Classes) == 0 { // a generic model: its outputs are named, there are no classes
+		return nil
+	}
 	labels := strings.Join(meta.Classes, "\n") + "\n"
 	return os.WriteFile(filepath.Join(extra, LabelsFile), []byte(labels), 0o644)
 }

@@ -136,7 +136,7 @@ var errNoImageMetadata = errorf(codes.FailedPrecondition, "this model has no ima
 // its request batcher, so photos from concurrent requests share session runs.
 func (s *servable) classifier(logger *log.Logger) (*classify.Classifier, error) {
 	s.classifierOnce.Do(func() {
-		if !s.model.HasMetadata() {
+		if !s.model.HasMetadata() || s.model.Generic() { // a generic model's emotions.json has no image fields
 			s.classifyErr = errNoImageMetadata
 			return
 		}

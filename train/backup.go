@@ -261,6 +261,22 @@ func (s sessionModel) SetLearningRate(lr float64) error {
 	return err
 }
 
+// MetricDirection gives Keras' auto mode a generic model's metric directions from its
+// metadata (what Keras reads from model.metrics); the image classifier's are Keras' built-ins.
+func (s sessionModel) MetricDirection(name string) (Mode, bool) {
+	if !s.m.Generic() {
+		d, ok := KerasMetricDirections[name]
+		return d, ok
+	}
+	switch s.m.Meta.Monitor[name] {
+	case "min":
+		return ModeMin, true
+	case "max":
+		return ModeMax, true
+	}
+	return "", false
+}
+
 // SaveWeights is a durable save: best/ is what the run is for.
 func (s sessionModel) SaveWeights(dir string) error { return s.ckpt.save(dir, nil, true) }
 

@@ -86,6 +86,9 @@ var ErrStopTraining = errors.New("stop training")
 type StepLogs struct {
 	Epoch, Step, Steps int
 	Loss, Accuracy     float64
+	// Logs are every running log of a generic model (Keras' batch logs); nil for the image
+	// classifier, whose logs are Loss and Accuracy.
+	Logs EpochLogs
 }
 
 var (

@@ -14,7 +14,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/emotions-dev/emotions/tfgraph"
@@ -26,9 +29,6 @@ var ErrInterrupted = errors.New("interrupted: the run was saved to RUN/last; con
 
 // ErrNonFinite is returned when a step's loss is NaN or Inf.
 var ErrNonFinite = errors.New("non-finite loss")
-
-// epochLogKeys are the Keras logs history.json keeps, in Keras' names.
-var epochLogKeys = []string{"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
 
 // errFinished ends the epoch loop without an error (the epochs ran out or a callback stopped).
 var errFinished = errors.New("finished")
@@ -70,6 +70,9 @@ type fit struct {
 	summary *Summary
 
 	values, classes int // per image, per label row
+	// generic: the model takes named arrays and its signatures return Keras' own logs
+	// (tfgraph.Model.Generic).
+	generic bool
 
 	batches      chan fetched
 	cancelFetch  context.CancelFunc
@@ -118,9 +121,17 @@ func newFit(m *tfgraph.Model, src Source, valid ValidationData, opts []Option) (
 			return nil, fmt.Errorf("fit: %w", err)
 		}
 	}
+	if m.Generic() {
+		for _, l := range m.Meta.Logs {
+			if len(l.Shape) != 0 {
+				return nil, fmt.Errorf("fit: the model logs %s of shape %v: only scalar logs are supported "+
+					"(an F1Score or FBetaScore needs average= set to a mode that gives one number)", l.Name, l.Shape)
+			}
+		}
+	}
 	h, w, c := m.InputShape()
 	f := &fit{fitOptions: o, m: m, src: src, valid: valid, ckpt: newCheckpointer(m), steps: steps,
-		values: h * w * c, classes: len(m.Meta.Classes)}
+		values: h * w * c, classes: len(m.Meta.Classes), generic: m.Generic()}
 	f.model = sessionModel{m: m, ckpt: f.ckpt}
 	f.summary = &Summary{Settings: o.recipe, Extra: o.settings, Versions: versions(m)}
 	return f, nil
@@ -196,7 +207,7 @@ func (f *fit) startPrefetch(ctx context.Context) error {
 		for fctx.Err() == nil {
 			b, err := f.src.Next(fctx)
 			if err == nil {
-				err = b.check(f.values, f.classes)
+				err = f.check(b)
 			}
 			select {
 			case f.batches <- fetched{b, err}:
@@ -268,8 +279,15 @@ func (f *fit) trainSteps(ctx context.Context) error {
 			return fmt.Errorf("epoch %d step %d: training source: %w", st.Epoch+1, st.Step+1, next.err)
 		}
 		b := next.b
+		if f.generic && st.Step == 0 {
+			// Keras' fit resets every metric at an epoch's start; mid-epoch (a resumed run)
+			// the metric state came back with the variables.
+			if err := f.m.ResetMetrics(); err != nil {
+				return fmt.Errorf("epoch %d: %w", st.Epoch+1, err)
+			}
+		}
 		t0 := time.Now()
-		res, err := f.m.TrainStep(b.Images, b.Labels, b.Weights, b.N)
+		res, err := f.trainStep(b)
 		stepTime := time.Since(t0).Seconds()
 		if f.summary.Timing.Steps == 0 {
 			f.summary.Timing.FirstStepS = stepTime
@@ -287,11 +305,17 @@ func (f *fit) trainSteps(ctx context.Context) error {
 		if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
 			return fmt.Errorf("epoch %d step %d: %w (%v): the last saved state is kept", st.Epoch+1, st.Step+1, ErrNonFinite, res.Loss)
 		}
-		st.Progress.add(res, b.N, weightSum)
+		step := StepLogs{Epoch: st.Epoch, Step: st.Step, Steps: f.steps}
+		if f.generic {
+			st.Progress.Logs = res.logs // running results: the epoch's so far
+			step.Logs = copyLogs(res.logs)
+		} else {
+			st.Progress.add(res.StepResult, b.N, weightSum)
+		}
 		st.Step, st.GlobalStep = st.Step+1, st.GlobalStep+1
 		f.imagesSeen += b.N
-		loss, acc := st.Progress.Means()
-		if err := f.callbacks.OnStepEnd(StepLogs{Epoch: st.Epoch, Step: st.Step - 1, Steps: f.steps, Loss: loss, Accuracy: acc}); err != nil {
+		step.Loss, step.Accuracy = st.Progress.Means()
+		if err := f.callbacks.OnStepEnd(step); err != nil {
 			return err
 		}
 	}
@@ -304,6 +328,9 @@ func (f *fit) validate(ctx context.Context) (EpochLogs, error) {
 	defer func() { f.summary.Timing.ValidationS += time.Since(start).Seconds() }()
 	if err := f.waitWarmUp(); err != nil {
 		return nil, err
+	}
+	if f.generic {
+		return f.validateArrays(ctx)
 	}
 	var lossSum, correct float64
 	n := 0
@@ -330,6 +357,66 @@ func (f *fit) validate(ctx context.Context) (EpochLogs, error) {
 	loss, acc := f.st.Progress.Means()
 	return EpochLogs{"loss": loss, "accuracy": acc, "val_loss": lossSum / float64(n),
 		"val_accuracy": correct / float64(n), "learning_rate": opt.LearningRate}, nil
+}
+
+// validateArrays is validate for a generic model: Keras' evaluate over the validation data
+// (metrics reset, test_step per batch, the last batch's running results), its logs prefixed
+// val_ after the epoch's training logs, as fit builds them.
+func (f *fit) validateArrays(ctx context.Context) (EpochLogs, error) {
+	if err := f.m.ResetMetrics(); err != nil {
+		return nil, fmt.Errorf("validation: %w", err)
+	}
+	var last tfgraph.Logs
+	for b, err := range f.valid.Batches(ctx, f.validBatch) {
+		if err == nil {
+			err = f.check(b)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("validation data: %w", err)
+		}
+		if last, err = f.m.EvaluateArrays(arrayBatch(b)); err != nil {
+			return nil, fmt.Errorf("validation: %w", err)
+		}
+	}
+	if last == nil {
+		return nil, errors.New("validation: the validation data is empty")
+	}
+	logs := EpochLogs{}
+	for k, v := range f.st.Progress.Logs {
+		logs[k] = v
+	}
+	for k, v := range last {
+		logs["val_"+k] = v
+	}
+	return logs, nil
+}
+
+// stepResult is one train step's outcome: the image model's loss and accuracy, or a generic
+// model's logs (Loss is then logs["loss"]).
+type stepResult struct {
+	tfgraph.StepResult
+	logs tfgraph.Logs
+}
+
+func (f *fit) trainStep(b Batch) (stepResult, error) {
+	if !f.generic {
+		r, err := f.m.TrainStep(b.Images, b.Labels, b.Weights, b.N)
+		return stepResult{StepResult: r}, err
+	}
+	logs, err := f.m.TrainArrays(arrayBatch(b))
+	if err != nil {
+		return stepResult{}, err
+	}
+	return stepResult{StepResult: tfgraph.StepResult{Loss: logs["loss"], Accuracy: logs["accuracy"]}, logs: logs}, nil
+}
+
+// check reports a batch that does not fit the model (the arrays' dtypes and shapes are
+// checked by tfgraph, before anything reaches TensorFlow).
+func (f *fit) check(b Batch) error {
+	if f.generic {
+		return b.checkArrays()
+	}
+	return b.check(f.values, f.classes)
 }
 
 // endEpoch runs the callbacks, records the epoch, backs up per the policy, and says whether
@@ -489,23 +576,56 @@ func (f *fit) writeHistory() error {
 	return nil
 }
 
-// printEpoch writes Keras' verbose=2 epoch line.
+// printEpoch writes Keras' verbose=2 epoch line: every log, training ones first, then val_,
+// then the learning rate, each group in name order ("loss" first).
 func (f *fit) printEpoch() {
 	if f.log == nil {
 		return
 	}
 	rec := f.st.History[len(f.st.History)-1]
-	fmt.Fprintf(f.log, "Epoch %d/%d\n%d/%d - %.0fs - loss: %.4f - accuracy: %.4f - val_loss: %.4f - val_accuracy: %.4f - learning_rate: %.4g\n",
-		rec.Epoch, f.epochs, f.steps, f.steps, rec.Seconds, rec.Logs["loss"], rec.Logs["accuracy"],
-		rec.Logs["val_loss"], rec.Logs["val_accuracy"], rec.Logs["learning_rate"])
+	line := fmt.Sprintf("Epoch %d/%d\n%d/%d - %.0fs", rec.Epoch, f.epochs, f.steps, f.steps, rec.Seconds)
+	for _, k := range logOrder(rec.Logs) {
+		format := " - %s: %.4f"
+		if k == "learning_rate" {
+			format = " - %s: %.4g"
+		}
+		line += fmt.Sprintf(format, k, rec.Logs[k])
+	}
+	fmt.Fprintln(f.log, line)
 }
 
-func copyLogs(l EpochLogs) EpochLogs {
-	out := EpochLogs{}
-	for _, k := range epochLogKeys {
-		if v, ok := l[k]; ok {
-			out[k] = v
+// logOrder sorts log names for display: loss, the training metrics, val_loss, the val_
+// metrics, learning_rate.
+func logOrder(l EpochLogs) []string {
+	rank := func(k string) int {
+		switch {
+		case k == "loss":
+			return 0
+		case k == "val_loss":
+			return 2
+		case k == "learning_rate":
+			return 4
+		case strings.HasPrefix(k, "val_"):
+			return 3
 		}
+		return 1
+	}
+	names := slices.Collect(maps.Keys(l))
+	slices.SortFunc(names, func(a, b string) int {
+		if c := rank(a) - rank(b); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return names
+}
+
+// copyLogs copies every log, those callbacks added included (History keeps them all, as
+// Keras' History does).
+func copyLogs[M ~map[string]float64](l M) EpochLogs {
+	out := make(EpochLogs, len(l))
+	for k, v := range l {
+		out[k] = v
 	}
 	return out
 }

@@ -19,8 +19,10 @@ type Config struct {
 	StepsPerEpoch int `json:"steps_per_epoch"` // 0: n // batch_size, as the seed's fit did
 	// Remainder makes each epoch one pass over the data whose last batch is partial, instead
 	// of full batches drawn from an endless stream (Keras' flow_from_directory).
-	Remainder      bool                `json:"remainder"`
-	Seed           uint64              `json:"seed"`
+	Remainder bool   `json:"remainder"`
+	Seed      uint64 `json:"seed"`
+	// NoShuffle keeps arrays in their order every epoch (Keras' shuffle=False; ArraySource).
+	NoShuffle      bool                `json:"no_shuffle,omitempty"`
 	Augment        *preprocess.Augment `json:"augment,omitempty"`
 	ClassWeights   string              `json:"class_weights"` // "" or "balanced"
 	PersonWeights  bool                `json:"person_weights,omitempty"`
@@ -118,12 +120,16 @@ func (c Config) FitOptions(run string, resuming bool, log io.Writer) ([]Option, 
 	if c.LearningRate > 0 {
 		opts = append(opts, WithLearningRate(c.LearningRate))
 	}
+	verbose := 0 // the callbacks' messages go to log, and nowhere without one
+	if log != nil {
+		verbose = 1
+	}
 	var cbs []Callback
 	if cc.EarlyStopping {
 		cfg := DefaultEarlyStoppingConfig()
 		cfg.Monitor, cfg.Mode, cfg.Patience, cfg.MinDelta = cc.Monitor, cc.Mode, cc.Patience, cc.MinDelta
 		cfg.Baseline, cfg.RestoreBestWeights, cfg.StartFromEpoch = cc.Baseline, cc.RestoreBestWeights, cc.StartFromEpoch
-		cfg.ScratchDir, cfg.Out, cfg.Verbose = l.EarlyStoppingScratch(), log, 1
+		cfg.ScratchDir, cfg.Out, cfg.Verbose = l.EarlyStoppingScratch(), log, verbose
 		e, err := NewEarlyStopping(cfg)
 		if err != nil {
 			return nil, err
@@ -142,7 +148,7 @@ func (c Config) FitOptions(run string, resuming bool, log io.Writer) ([]Option, 
 	if cc.ReduceLR {
 		cfg := DefaultReduceLROnPlateauConfig()
 		cfg.Monitor, cfg.Mode, cfg.Factor, cfg.Patience = cc.Monitor, cc.Mode, cc.ReduceLRFactor, cc.ReduceLRPatience
-		cfg.MinDelta, cfg.Cooldown, cfg.MinLR, cfg.Out, cfg.Verbose = cc.ReduceLRMinDelta, cc.ReduceLRCooldown, cc.MinLR, log, 1
+		cfg.MinDelta, cfg.Cooldown, cfg.MinLR, cfg.Out, cfg.Verbose = cc.ReduceLRMinDelta, cc.ReduceLRCooldown, cc.MinLR, log, verbose
 		rl, err := NewReduceLROnPlateau(cfg)
 		if err != nil {
 			return nil, err

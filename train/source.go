@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+
+	"github.com/emotions-dev/emotions/arrays"
+	"github.com/emotions-dev/emotions/tfgraph"
 )
 
 // Batch is one step's worth of training or validation data, laid out as the model takes it.
@@ -18,6 +21,36 @@ type Batch struct {
 	// ignores them, as Keras' evaluate does without sample weights.
 	Weights []float32
 	N       int
+	// Inputs and Targets are a generic model's batch (tfgraph.Model.Generic), in place of
+	// Images and Labels: arrays named as the model's inputs and outputs (Keras' x and y dicts),
+	// N rows each. Weights applies to them too.
+	Inputs, Targets map[string]arrays.Array
+}
+
+// checkArrays reports a generic batch whose arrays do not all have N rows.
+func (b Batch) checkArrays() error {
+	if b.N <= 0 {
+		return fmt.Errorf("batch of %d rows", b.N)
+	}
+	if len(b.Inputs) == 0 {
+		return errors.New("batch without inputs (a generic model takes Batch.Inputs and Batch.Targets, not Images and Labels)")
+	}
+	for _, group := range []map[string]arrays.Array{b.Inputs, b.Targets} {
+		for name, a := range group {
+			if a.Rows() != int64(b.N) {
+				return fmt.Errorf("batch of %d rows: array %q has %d", b.N, name, a.Rows())
+			}
+		}
+	}
+	if b.Weights != nil && len(b.Weights) != b.N {
+		return fmt.Errorf("batch of %d rows holds %d sample weights", b.N, len(b.Weights))
+	}
+	return nil
+}
+
+// arrayBatch is b as tfgraph's generic API takes it.
+func arrayBatch(b Batch) tfgraph.Batch {
+	return tfgraph.Batch{Inputs: b.Inputs, Targets: b.Targets, SampleWeights: b.Weights}
 }
 
 // check reports a batch whose slices do not match N images of the model's shape.

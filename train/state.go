@@ -41,6 +41,9 @@ type EpochProgress struct {
 	Samples    float64 `json:"samples"`
 	HitsWeight float64 `json:"hits_weight"`
 	Weight     float64 `json:"weight"`
+	// Logs are a generic model's running logs after the epoch's last step (its metric state
+	// itself is in the variables).
+	Logs map[string]float64 `json:"logs,omitempty"`
 }
 
 func (p *EpochProgress) add(r tfgraph.StepResult, n int, weightSum float64) {
@@ -52,6 +55,9 @@ func (p *EpochProgress) add(r tfgraph.StepResult, n int, weightSum float64) {
 
 // Means are the epoch's loss and accuracy so far.
 func (p EpochProgress) Means() (loss, accuracy float64) {
+	if p.Logs != nil {
+		return p.Logs["loss"], p.Logs["accuracy"]
+	}
 	if p.Samples > 0 {
 		loss = p.LossSum / p.Samples
 	}

@@ -78,11 +78,19 @@ func (s *Summary) fill(history []EpochRecord, ckpt *ModelCheckpoint) {
 	for i := range history {
 		if v, has := history[i].Logs[monitor]; has && (v == best || float32(v) == float32(best)) {
 			s.BestEpoch = history[i].Epoch
-			vl, va := history[i].Logs["val_loss"], history[i].Logs["val_accuracy"]
-			s.BestValLoss, s.BestValAccuracy = finite(vl), finite(va)
+			s.BestValLoss, s.BestValAccuracy = logValue(history[i].Logs, "val_loss"), logValue(history[i].Logs, "val_accuracy")
 			return
 		}
 	}
+}
+
+// logValue is a finite log value, nil when absent or not finite.
+func logValue(l EpochLogs, name string) *float64 {
+	v, ok := l[name]
+	if !ok {
+		return nil
+	}
+	return finite(v)
 }
 
 func finite(v float64) *float64 {

@@ -124,12 +124,20 @@ func evaluateCommand() *cli.Command {
 		Usage: "accuracy, loss, per-class precision/recall/F1, confusion matrix and a 95% interval on class folders",
 		Flags: append(dataFlags(),
 			modelFlag(true),
-			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Required: true, EnvVars: []string{"EMOTIONS_EVAL_DATA"}, Usage: "directory with one folder per class (e.g. faces4/test)"},
+			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Required: true, EnvVars: []string{"EMOTIONS_EVAL_DATA"}, Usage: "directory with one folder per class (e.g. faces4/test); for a model of any inputs a NumPy .npz archive named as its inputs and outputs (prints Keras' evaluate logs)"},
 			&cli.IntFlag{Name: "batch-size", Value: 64, Usage: "images per session run"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			&cli.StringFlag{Name: "confusion", Usage: "also draw the confusion matrix into this PNG: counts, and rows normalised to recall per class"},
 		),
 		Action: func(c *cli.Context) error {
+			if isArrayFile(c.String("data")) {
+				m, err := openModel(c, c.String("model"))
+				if err != nil {
+					return err
+				}
+				defer m.Close()
+				return evaluateArrays(c, m, c.String("data"))
+			}
 			m, cl, err := openClassifier(c)
 			if err != nil {
 				return err

@@ -70,6 +70,10 @@ func openClassifier(c *cli.Context) (*tfgraph.Model, *classify.Classifier, error
 	if err != nil {
 		return nil, nil, err
 	}
+	if m.Generic() {
+		m.Close()
+		return nil, nil, usageError("%s takes named arrays (inputs %s), not images: give --data FILE.npz", m.Dir, specNames(m.Inputs()))
+	}
 	cl, err := classify.New(m, preprocessOptions(c, m.Meta))
 	if err != nil {
 		m.Close()

@@ -25,7 +25,9 @@ func newModelCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "directory to create (must not exist)"},
 			&cli.StringFlag{Name: "backbone", Value: "inception_resnet_v2", Usage: "inception_resnet_v2 (the seed's), vgg16, resnet50, resnet101, or tiny (a small CNN for tests)"},
 			&cli.StringFlag{Name: "weights", Value: "none", Usage: "none (random init), imagenet (Keras downloads them: needs network), a .h5/.keras file of backbone weights, or an emotions model directory to copy matching weights from (e.g. a pre-training run's best/; output units go by class name: shared classes keep theirs, new ones start fresh)"},
-			&cli.StringFlag{Name: "from", Usage: "wrap your own Keras 3 classifier (.keras: one (H,W,1) grayscale or (H,W,3) RGB image input, a softmax or logits output) instead of building one"},
+			&cli.StringFlag{Name: "from", Usage: "wrap your own compiled Keras 3 model (.keras) instead of building one: as it was compiled (any inputs, outputs, losses and metrics; train/evaluate/predict then take .npz arrays), or with --classes as an image classifier for the face pipeline (one (H,W,1) or (H,W,3) image input, a softmax or logits output)"},
+			&cli.BoolFlag{Name: "generic", Usage: "--from: export the model as it was compiled (the default without --classes)"},
+			&cli.StringFlag{Name: "custom-module", Usage: "--from: a Python module `NAME` to import first, where your losses, metrics and layers are registered with keras.saving.register_keras_serializable (from the current directory or PYTHONPATH)"},
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "what a --from model outputs: auto (its last activation and compiled loss tell), probabilities, logits"},
 			&cli.IntFlag{Name: "input-size", Value: 80, Usage: "square input size in pixels (the seed's 80)"},
 			&cli.StringFlag{Name: "classes", Value: "angry,happy,normal,sad", Usage: "class names in output order, comma-separated"},
@@ -45,6 +47,12 @@ func newModelCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-cache", Usage: "export anew, without reading or filling --model-cache"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.String("from") != "" && (c.Bool("generic") || !c.IsSet("classes")) {
+				return newGenericModel(c)
+			}
+			if c.Bool("generic") || c.IsSet("custom-module") {
+				return usageError("--generic and --custom-module wrap a model given with --from (without --classes)")
+			}
 			args := []string{"--out", c.String("out"), "--backbone", c.String("backbone"), "--weights", c.String("weights"),
 				"--input-size", strconv.Itoa(c.Int("input-size")), "--classes", c.String("classes"),
 				"--seed", strconv.Itoa(c.Int("seed")), "--learning-rate", strconv.FormatFloat(c.Float64("learning-rate"), 'g', -1, 64),
@@ -77,6 +85,45 @@ func newModelCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// newGenericModel is new-model --from model.keras without --classes: the model exported as it
+// was compiled (export.py --generic). The image classifier's flags do not apply; the exporter's
+// own refusals (mixed precision, replicas, XLA, --output) come back all at once with its others.
+func newGenericModel(c *cli.Context) error {
+	var image []string
+	for _, name := range []string{"backbone", "input-size", "seed", "learning-rate", "normalization", "mean", "std", "dropout", "dense"} {
+		if c.IsSet(name) {
+			image = append(image, "--"+name)
+		}
+	}
+	if c.Bool("generic") && c.IsSet("classes") {
+		image = append(image, "--classes")
+	}
+	if len(image) > 0 {
+		return usageError("%s: for the image classifier, not a model exported as compiled (--from without --classes): "+
+			"its own layers, optimizer and learning rate are kept (train --learning-rate sets another)", strings.Join(image, ", "))
+	}
+	args := []string{"--out", c.String("out"), "--from", c.String("from"), "--generic"}
+	if m := c.String("custom-module"); m != "" {
+		args = append(args, "--custom-module", m)
+	}
+	for _, name := range []string{"output", "mixed-precision", "replicas", "weights"} {
+		if c.IsSet(name) {
+			args = append(args, "--"+name, c.String(name))
+		}
+	}
+	if c.IsSet("export-xla") || c.Bool("no-xla") {
+		args = append(args, "--xla", map[bool]string{true: "off", false: c.String("export-xla")}[c.Bool("no-xla")])
+	}
+	if cache := c.String("model-cache"); cache != "" && !c.Bool("no-cache") {
+		args = append(args, "--cache", cache)
+	}
+	if err := savedmodel.Export(args, os.Stderr); err != nil {
+		return err
+	}
+	fmt.Println(c.String("out"))
+	return nil
 }
 
 // modelInfo is `emotions info --json`.

@@ -23,8 +23,21 @@ func predictCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON array, one object per file"},
 			&cli.StringFlag{Name: "annotate", Usage: "write a copy of each image with the face box and label drawn into this directory"},
 			&cli.IntFlag{Name: "batch-size", Value: 64, Usage: "images per session run"},
+			&cli.StringFlag{Name: "data", Usage: "a model of any inputs: a NumPy .npz `FILE` of arrays named as its inputs (instead of images)"},
+			&cli.StringFlag{Name: "out", Usage: "with --data: the .npz `FILE` to write every output to"},
 		),
 		Action: func(c *cli.Context) error {
+			if data := c.String("data"); data != "" {
+				if c.NArg() > 0 {
+					return usageError("predict takes --data or images, not both")
+				}
+				m, err := openModel(c, c.String("model"))
+				if err != nil {
+					return err
+				}
+				defer m.Close()
+				return predictArrays(c, m, data, c.String("out"))
+			}
 			if c.NArg() == 0 {
 				return usageError("predict needs at least one image or directory")
 			}

@@ -42,6 +42,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "steps-per-epoch", Usage: "steps per epoch (0 = n // batch, as the seed's fit)"},
 			&cli.BoolFlag{Name: "remainder", Usage: "make each epoch one pass over the data with a last partial batch"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the batch order and augmentation"},
+			&cli.BoolFlag{Name: "no-shuffle", Usage: "arrays (.npz data): the rows in file order every epoch (Keras' shuffle=False)"},
 			&cli.BoolFlag{Name: "augment", Usage: "augment training images (flip, small rotation/shift/zoom, brightness/contrast)"},
 			&cli.StringFlag{Name: "class-weights", Usage: "balanced: weight samples by n / (k * n_class), for scarce classes"},
 			&cli.BoolFlag{Name: "person-weights", Usage: "within a class, every person weighs the same however many photos they have (person from the file name: Person_Name_0001.jpg)"},
@@ -90,6 +91,9 @@ func runTrain(c *cli.Context) error {
 	}
 	defer model.Close()
 	loadModel := time.Since(start)
+	if model.Generic() {
+		return runTrainArrays(c, model, spec, resume, loadModel)
+	}
 	var soft *train.SoftTargets // read before the hours of preprocessing and training
 	if spec.cfg.SoftTargets != "" {
 		if soft, err = train.ReadSoftTargets(spec.cfg.SoftTargets, model.Meta.Classes); err != nil {
@@ -301,13 +305,17 @@ func trainSpec(c *cli.Context) (trainPaths, *train.State, error) {
 		return p, nil, usageError("train needs --data DIR (with train/ and valid/) or --train and --valid")
 	}
 	for _, dir := range []string{p.train, p.valid} {
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return p, nil, usageError("data directory %s does not exist (DATA needs train/ and valid/ class folders)", dir)
+		if isArrayFile(dir) {
+			if _, err := os.Stat(dir); err != nil {
+				return p, nil, usageError("%v", err)
+			}
+		} else if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return p, nil, usageError("data directory %s does not exist (DATA needs train/ and valid/ class folders; a model of any inputs takes --train x.npz --valid y.npz)", dir)
 		}
 	}
 	cfg := train.DefaultConfig()
 	cfg.Epochs, cfg.BatchSize, cfg.StepsPerEpoch = c.Int("epochs"), c.Int("batch-size"), c.Int("steps-per-epoch")
-	cfg.Remainder, cfg.Seed = c.Bool("remainder"), c.Uint64("seed")
+	cfg.Remainder, cfg.Seed, cfg.NoShuffle = c.Bool("remainder"), c.Uint64("seed"), c.Bool("no-shuffle")
 	if c.Bool("augment") {
 		a := preprocess.DefaultAugment()
 		cfg.Augment = &a
