@@ -192,6 +192,10 @@ func decodeEntry(b []byte, cropSize int) (cacheEntry, bool) {
 			Score: math.Float32frombits(binary.LittleEndian.Uint32(b[5+16:]))}
 	case 2:
 		e.outcome = OutcomeFallback
+	case 3:
+		e.outcome = OutcomeCenter
+	case 4:
+		e.outcome = OutcomeWhole
 	default:
 		return cacheEntry{}, false
 	}
@@ -202,10 +206,15 @@ func encodeEntry(r Result) []byte {
 	b := make([]byte, 0, entryHeadSize+len(r.Crop)+4)
 	b = append(b, entryMagic...)
 	var box Box
-	if r.Outcome == OutcomeFace {
+	switch r.Outcome {
+	case OutcomeFace:
 		b = append(b, 1)
 		box = *r.Face
-	} else {
+	case OutcomeCenter:
+		b = append(b, 3)
+	case OutcomeWhole:
+		b = append(b, 4)
+	default:
 		b = append(b, 2)
 	}
 	for _, v := range []uint32{uint32(int32(box.X)), uint32(int32(box.Y)), uint32(int32(box.Width)),
@@ -218,7 +227,7 @@ func encodeEntry(r Result) []byte {
 
 // put queues a new entry and writes a pack when enough are waiting.
 func (c *cropCache) put(key cacheKey, r Result) {
-	if r.Outcome != OutcomeFace && r.Outcome != OutcomeFallback {
+	if r.Outcome == OutcomeRejected {
 		return
 	}
 	e := encodeEntry(r)

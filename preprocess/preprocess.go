@@ -26,12 +26,17 @@ type Options struct {
 	Height, Width int
 	MaxPixels     int64 // larger declared images are refused unread (decompression bombs); <= 0 = DefaultMaxPixels
 	Face          FaceOptions
+	// Crop is savedmodel.CropFace ("" too: around the detected face, else the centre),
+	// CropCenter (the largest centred box of the input's aspect ratio, no detection: a model
+	// of other things than faces) or CropNone (the whole image resized to the input, its
+	// aspect ratio not kept).
+	Crop string
 }
 
 // OptionsFor returns the default options for a model.
 func OptionsFor(meta savedmodel.Metadata) Options {
 	in := InputOf(meta)
-	return Options{Height: in.Height, Width: in.Width, MaxPixels: DefaultMaxPixels, Face: DefaultFaceOptions()}
+	return Options{Height: in.Height, Width: in.Width, MaxPixels: DefaultMaxPixels, Face: DefaultFaceOptions(), Crop: meta.Crop}
 }
 
 // Box is a face in the oriented image's pixel coordinates (it may extend past the image
@@ -47,6 +52,8 @@ type Outcome string
 const (
 	OutcomeFace     Outcome = "face"     // cropped around the detected face
 	OutcomeFallback Outcome = "fallback" // no face found: centre square crop
+	OutcomeCenter   Outcome = "center"   // Options.Crop center: centre crop, no detection
+	OutcomeWhole    Outcome = "whole"    // Options.Crop none: the whole image resized
 	OutcomeRejected Outcome = "rejected" // not decodable or refused: no crop
 )
 
@@ -77,6 +84,12 @@ func New(opts Options) (*Preprocessor, error) {
 	if err := opts.Face.validate(); err != nil {
 		return nil, fmt.Errorf("preprocess: %w", err)
 	}
+	if err := savedmodel.CheckCrop(opts.Crop); err != nil {
+		return nil, fmt.Errorf("preprocess: %w", err)
+	}
+	if opts.Crop == savedmodel.CropFace {
+		opts.Crop = "" // one cache key for the default, as before the option
+	}
 	d, err := newDetector(opts.Face)
 	if err != nil {
 		return nil, fmt.Errorf("preprocess: %w", err)
@@ -88,8 +101,17 @@ func New(opts Options) (*Preprocessor, error) {
 	return &Preprocessor{
 		opts:     opts,
 		detector: d,
-		cacheTag: fmt.Sprintf("v%d size=%s face=%+v", codeVersion, size, opts.Face),
+		cacheTag: fmt.Sprintf("v%d size=%s face=%+v", codeVersion, size, opts.Face) + cropTag(opts.Crop),
 	}, nil
+}
+
+// cropTag is the crop mode's part of the cache key ("" for the default, so crops cached before
+// the option keep their keys).
+func cropTag(crop string) string {
+	if crop == "" {
+		return ""
+	}
+	return " crop=" + crop
 }
 
 // Options returns the options in use (defaults filled in).
@@ -106,6 +128,13 @@ func (p *Preprocessor) Bytes(name string, data []byte) Result {
 	img, err := decodeRaster(name, data, p.opts.MaxPixels)
 	if err != nil {
 		return rejected(name, err)
+	}
+	switch p.opts.Crop {
+	case savedmodel.CropCenter:
+		box := cropBox(nil, 0, img.w, img.h, p.opts.Width, p.opts.Height)
+		return Result{File: name, Outcome: OutcomeCenter, Crop: cropResize(img, box, p.opts.Width, p.opts.Height)}
+	case savedmodel.CropNone:
+		return Result{File: name, Outcome: OutcomeWhole, Crop: cropResize(img, image.Rect(0, 0, img.w, img.h), p.opts.Width, p.opts.Height)}
 	}
 	face, err := p.detector.safeDetect(img)
 	if err != nil {

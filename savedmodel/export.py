@@ -162,6 +162,9 @@ def parse_args(argv):
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--dense", type=int, default=64, help="units of the Dense(relu) head layer")
     p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--crop", default="face", choices=["face", "center", "none"],
+                   help="how photos become inputs: face (a crop around the detected face), center (the "
+                        "largest centred crop of the input's aspect ratio), none (the whole photo resized)")
     p.add_argument("--normalization", default="rescale", choices=sorted(NORMALIZATIONS) + ["mean_std", "backbone"],
                    help="pixel normalisation; rescale ([0,1]) is the seed's; tf [-1,1]; caffe, torch as "
                         "keras.applications; mean_std: (p/255 - mean)/std with --mean/--std; backbone = "
@@ -1514,6 +1517,7 @@ def main(argv):
             output=output,
             classes=classes,
             normalization=norm,
+            crop=args.crop,
             seed=args.seed,
             optimizer=type(optimizer).__name__,
             learning_rate=float(np.asarray(optimizer.learning_rate)),

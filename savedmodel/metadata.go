@@ -98,13 +98,16 @@ type Metadata struct {
 	InputSize     int           `json:"input_size,omitempty"`
 	Classes       []string      `json:"classes"`
 	Normalization Normalization `json:"normalization"`
-	Seed          int           `json:"seed"`
-	Optimizer     string        `json:"optimizer"`
-	LearningRate  float64       `json:"learning_rate"`
-	Loss          string        `json:"loss"`
-	TFVersion     string        `json:"tensorflow_version"`
-	KerasVersion  string        `json:"keras_version"`
-	Source        string        `json:"source,omitempty"` // a wrapped .keras file, if any
+	// Crop is how a photo becomes the input: CropFace (around the detected face; "" too),
+	// CropCenter or CropNone (the whole photo resized).
+	Crop         string  `json:"crop,omitempty"`
+	Seed         int     `json:"seed"`
+	Optimizer    string  `json:"optimizer"`
+	LearningRate float64 `json:"learning_rate"`
+	Loss         string  `json:"loss"`
+	TFVersion    string  `json:"tensorflow_version"`
+	KerasVersion string  `json:"keras_version"`
+	Source       string  `json:"source,omitempty"` // a wrapped .keras file, if any
 	// Signatures maps our endpoint roles to the SavedModel signature names.
 	Signatures map[string]string `json:"signatures"`
 	// Serving names what `emotions export` builds the serving-only SavedModel from.
@@ -135,6 +138,13 @@ type Metadata struct {
 
 // Generic reports a wrapped compiled Keras model of any inputs and outputs (GenericFormat).
 func (m Metadata) Generic() bool { return m.Kind == KindGeneric }
+
+// Values of Metadata.Crop.
+const (
+	CropFace   = "face"
+	CropCenter = "center"
+	CropNone   = "none"
+)
 
 // PixelsPerImage is the number of floats of one input image: height x width x channels.
 func (m Metadata) PixelsPerImage() int { return m.InputHeight * m.InputWidth * m.Channels }
@@ -254,12 +264,24 @@ func (m Metadata) Validate() error {
 		}
 		seen[c] = true
 	}
+	if err := CheckCrop(m.Crop); err != nil {
+		return err
+	}
 	for c := 0; c < m.Channels; c++ {
 		if m.Normalization.Scale[c] == 0 {
 			return errors.New("normalization.scale is zero")
 		}
 	}
 	return nil
+}
+
+// CheckCrop reports a crop mode other than "" and the Crop* values.
+func CheckCrop(crop string) error {
+	switch crop {
+	case "", CropFace, CropCenter, CropNone:
+		return nil
+	}
+	return fmt.Errorf("crop %q: need %s, %s or %s", crop, CropFace, CropCenter, CropNone)
 }
 
 // validateGeneric reports the first thing that makes a GenericFormat file unusable.

@@ -33,6 +33,7 @@ type servable struct {
 	runErrors  runErrorLog
 
 	maxImagePixels int64
+	classifyCrop   string
 	classifierOnce sync.Once
 	classify       *classify.Classifier
 	classifyErr    error
@@ -61,7 +62,7 @@ func loadServable(dir string, version int64, cfg Config, observe func(rows, requ
 		m.Close()
 		return nil, &loadError{stage: "load", code: codes.FailedPrecondition, err: fmt.Errorf("%s: no %s or serve signature to serve", dir, DefaultSignature)}
 	}
-	s := &servable{version: version, model: m, signatures: sigs, batch: newBatcher(m.Run, cfg.Batch, observe), maxImagePixels: cfg.MaxImagePixels}
+	s := &servable{version: version, model: m, signatures: sigs, batch: newBatcher(m.Run, cfg.Batch, observe), maxImagePixels: cfg.MaxImagePixels, classifyCrop: cfg.ClassifyCrop}
 	if err := s.warmUp(dir, cfg.MaxRequestBytes); err != nil {
 		s.close()
 		return nil, &loadError{stage: "warmup", err: err}
@@ -128,8 +129,8 @@ func (s *servable) imageSignature() string {
 
 // errNoImageMetadata is :classify_image's answer for a model without emotions.json: nothing
 // says how to turn a photo into its input (size, channels, pixel scale, crop).
-var errNoImageMetadata = errorf(codes.FailedPrecondition, "this model has no image preprocessing metadata (%s): "+
-	":classify_image needs it; send its input tensors to :predict instead", savedmodel.MetadataFile)
+var errNoImageMetadata = errorf(codes.FailedPrecondition, "this model has no image preprocessing metadata (the %s "+
+	"of an image classifier: input size, pixel scale, classes): :classify_image needs it; send its input tensors to :predict instead", savedmodel.MetadataFile)
 
 // classifier is :classify_image's pipeline, made on first use (only that endpoint needs a
 // preprocessor): the one `emotions predict` runs, with this version's signature run through
@@ -142,6 +143,9 @@ func (s *servable) classifier(logger *log.Logger) (*classify.Classifier, error) 
 		}
 		opts := preprocess.OptionsFor(s.model.Meta)
 		opts.MaxPixels = s.maxImagePixels
+		if s.classifyCrop != "" {
+			opts.Crop = s.classifyCrop
+		}
 		prep, err := preprocess.New(opts)
 		if err != nil {
 			s.classifyErr = fmt.Errorf("preprocessor: %w", err)

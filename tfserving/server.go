@@ -61,6 +61,9 @@ type Config struct {
 	AdmissionWait    time.Duration
 	// MaxImagePixels: :classify_image refuses images whose header declares more pixels.
 	MaxImagePixels int64
+	// ClassifyCrop overrides how :classify_image crops photos (savedmodel.CropFace, CropCenter,
+	// CropNone); "" uses each model's emotions.json (a face crop unless it says otherwise).
+	ClassifyCrop string
 	// ReadHeaderTimeout bounds a REST request's headers and a gRPC connection's handshake;
 	// ReadTimeout a whole REST request (headers and body) and a gRPC message's arrival;
 	// IdleTimeout a connection with no request in progress. Slow clients are cut off by them.

@@ -130,7 +130,7 @@ func evaluateArrays(c *cli.Context, model *tfgraph.Model, path string) error {
 	if err != nil {
 		return err
 	}
-	logs, err := train.EvaluateArrays(c.Context, model, data, c.Int("batch-size"))
+	logs, err := train.EvaluateArrays(c.Context, model, data, arrayBatchSize(c))
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func predictArrays(c *cli.Context, model *tfgraph.Model, path, out string) error
 	if err != nil {
 		return err
 	}
-	outputs, err := train.PredictArrays(c.Context, model, data, c.Int("batch-size"))
+	outputs, err := train.PredictArrays(c.Context, model, data, arrayBatchSize(c))
 	if err != nil {
 		return err
 	}
@@ -166,4 +166,13 @@ func predictArrays(c *cli.Context, model *tfgraph.Model, path, out string) error
 	rows, _ := data.Rows()
 	fmt.Fprintf(os.Stderr, "%d rows: %s written to %s\n", rows, strings.Join(slices.Sorted(maps.Keys(outputs)), ", "), out)
 	return nil
+}
+
+// arrayBatchSize is --batch-size, else Keras' evaluate and predict default, 32: a per-output
+// loss is Keras' mean of batch means, so the batch size changes it, as it does in Keras.
+func arrayBatchSize(c *cli.Context) int {
+	if c.IsSet("batch-size") {
+		return c.Int("batch-size")
+	}
+	return 32
 }

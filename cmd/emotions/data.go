@@ -21,6 +21,7 @@ func dataFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "workers", EnvVars: []string{"EMOTIONS_WORKERS"}, Usage: "preprocessing workers (0 = all cores)"},
 		&cli.StringFlag{Name: "cache", EnvVars: []string{"EMOTIONS_CACHE"}, Value: defaultCacheDir(), Usage: "cache of preprocessed crops (keyed by file content and settings); empty to disable"},
+		&cli.StringFlag{Name: "crop", EnvVars: []string{"EMOTIONS_CROP"}, Usage: "how photos become inputs: face, center (no detection) or none (the whole photo resized); default: the model's (new-model --crop)"},
 		&cli.Int64Flag{Name: "max-megapixels", Value: preprocess.DefaultMaxPixels / 1_000_000, EnvVars: []string{"EMOTIONS_MAX_MEGAPIXELS"}, Usage: "refuse images declaring more pixels than this (decompression bombs)"},
 	}
 }
@@ -37,6 +38,9 @@ func preprocessOptions(c *cli.Context, meta savedmodel.Metadata) preprocess.Opti
 	opts := preprocess.OptionsFor(meta)
 	if mp := c.Int64("max-megapixels"); mp > 0 {
 		opts.MaxPixels = mp * 1_000_000
+	}
+	if crop := c.String("crop"); crop != "" {
+		opts.Crop = crop // preprocess.New refuses an unknown one
 	}
 	return opts
 }

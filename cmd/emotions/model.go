@@ -33,6 +33,7 @@ func newModelCommand() *cli.Command {
 			&cli.StringFlag{Name: "classes", Value: "angry,happy,normal,sad", Usage: "class names in output order, comma-separated"},
 			&cli.IntFlag{Name: "seed", Value: 0, Usage: "initialisation and Dropout seed"},
 			&cli.Float64Flag{Name: "learning-rate", Value: 1e-3, Usage: "Adam's initial learning rate"},
+			&cli.StringFlag{Name: "crop", Value: "face", Usage: "how photos become the model's input, recorded in emotions.json for train, predict and serve: face (around the detected face), center (the largest centred crop: a model of other things than faces) or none (the whole photo resized)"},
 			&cli.StringFlag{Name: "normalization", Value: "rescale", Usage: "pixel normalisation: rescale ([0,1], the seed's), tf ([-1,1]), caffe, torch, mean_std (with --mean and --std), or backbone (the backbone's own preprocess_input)"},
 			&cli.StringFlag{Name: "mean", Usage: "mean_std: 1 or 3 comma-separated channel means in [0,1] pixel units (x = (p/255 - mean)/std)"},
 			&cli.StringFlag{Name: "std", Usage: "mean_std: 1 or 3 comma-separated channel standard deviations in [0,1] pixel units"},
@@ -56,7 +57,7 @@ func newModelCommand() *cli.Command {
 			args := []string{"--out", c.String("out"), "--backbone", c.String("backbone"), "--weights", c.String("weights"),
 				"--input-size", strconv.Itoa(c.Int("input-size")), "--classes", c.String("classes"),
 				"--seed", strconv.Itoa(c.Int("seed")), "--learning-rate", strconv.FormatFloat(c.Float64("learning-rate"), 'g', -1, 64),
-				"--normalization", c.String("normalization"), "--dropout", strconv.FormatFloat(c.Float64("dropout"), 'g', -1, 64),
+				"--normalization", c.String("normalization"), "--crop", c.String("crop"), "--dropout", strconv.FormatFloat(c.Float64("dropout"), 'g', -1, 64),
 				"--dense", strconv.Itoa(c.Int("dense")), "--output", c.String("output"),
 				"--mixed-precision", c.String("mixed-precision"), "--loss-scale-growth-steps", strconv.Itoa(c.Int("loss-scale-growth-steps")),
 				"--replicas", c.String("replicas")}
@@ -92,7 +93,7 @@ func newModelCommand() *cli.Command {
 // own refusals (mixed precision, replicas, XLA, --output) come back all at once with its others.
 func newGenericModel(c *cli.Context) error {
 	var image []string
-	for _, name := range []string{"backbone", "input-size", "seed", "learning-rate", "normalization", "mean", "std", "dropout", "dense"} {
+	for _, name := range []string{"backbone", "input-size", "seed", "learning-rate", "normalization", "mean", "std", "dropout", "dense", "crop"} {
 		if c.IsSet(name) {
 			image = append(image, "--"+name)
 		}
@@ -150,6 +151,17 @@ type modelInfo struct {
 	GPU               gpuInfo                  `json:"gpu"`
 	ServingOnlyExport bool                     `json:"serving_export_available"`
 	MixedPrecision    string                   `json:"mixed_precision,omitempty"` // the Keras dtype policy, when not float32
+	// A model exported as compiled (Kind "generic") is described by these instead of the image
+	// fields above.
+	Kind      string              `json:"kind,omitempty"`
+	Optimizer string              `json:"optimizer,omitempty"`
+	Source    string              `json:"source,omitempty"`
+	Inputs    []savedmodel.Tensor `json:"inputs,omitempty"`
+	Outputs   []savedmodel.Tensor `json:"outputs,omitempty"`
+	Targets   []savedmodel.Tensor `json:"targets,omitempty"`
+	Losses    []savedmodel.Loss   `json:"losses,omitempty"`
+	Logs      []savedmodel.Log    `json:"logs,omitempty"`
+	Monitor   map[string]string   `json:"monitor,omitempty"`
 }
 
 type signatureInfo struct {
@@ -213,11 +225,49 @@ func describe(m *tfgraph.Model) modelInfo {
 	if st, err := m.State(); err == nil {
 		info.LearningRate, info.Iterations = st.LearningRate, st.Iterations
 	}
+	if m.Generic() {
+		info.Kind, info.Optimizer, info.Source = m.Meta.Kind, m.Meta.Optimizer, m.Meta.Source
+		info.Inputs, info.Outputs, info.Targets = m.Meta.Inputs, m.Meta.Outputs, m.Meta.Targets
+		info.Losses, info.Logs, info.Monitor = m.Meta.Losses, m.Meta.Logs, m.Meta.Monitor
+	}
 	return info
+}
+
+// printGenericHead is info's head for a model exported as compiled: its tensors, losses and
+// logs instead of an image input and classes.
+func printGenericHead(info modelInfo) {
+	fmt.Printf("kind        a compiled Keras model, exported as compiled (%s; %d parameters)\n", info.Source, info.Params)
+	specs := func(ts []savedmodel.Tensor) string {
+		parts := make([]string, len(ts))
+		for i, t := range ts {
+			parts[i] = fmt.Sprintf("%s %s%v", t.Name, t.DType, t.Shape)
+		}
+		return strings.Join(parts, ", ")
+	}
+	fmt.Printf("inputs      %s\n", specs(info.Inputs))
+	fmt.Printf("outputs     %s\n", specs(info.Outputs))
+	fmt.Printf("targets     %s (name the .npz arrays so; sample_weight optional)\n", specs(info.Targets))
+	for _, l := range info.Losses {
+		fmt.Printf("loss        %s: %s, weight %g\n", l.Output, l.Loss, l.Weight)
+	}
+	logs := make([]string, len(info.Logs))
+	for i, l := range info.Logs {
+		logs[i] = l.Name
+		if d := info.Monitor[l.Name]; d != "" {
+			logs[i] += " (" + d + ")"
+		}
+	}
+	fmt.Printf("logs        %s, and each with val_ (auto mode's direction in parentheses)\n", strings.Join(logs, ", "))
+	fmt.Printf("optimizer   %s, learning rate %.6g after %d steps\n", info.Optimizer, info.LearningRate, info.Iterations)
 }
 
 func printInfo(info modelInfo) {
 	fmt.Printf("model       %s\n", info.Dir)
+	if info.Kind != "" {
+		printGenericHead(info)
+		printRuntime(info)
+		return
+	}
 	fmt.Printf("backbone    %s (weights: %s, %d parameters)\n", info.Backbone, info.Weights, info.Params)
 	color := "RGB"
 	if info.Channels == 1 {
@@ -230,6 +280,11 @@ func printInfo(info modelInfo) {
 		fmt.Printf("precision   %s (float32 variables and outputs)\n", info.MixedPrecision)
 	}
 	fmt.Printf("optimizer   learning rate %.6g after %d steps; train signature %s\n", info.LearningRate, info.Iterations, info.TrainSignature)
+	printRuntime(info)
+}
+
+// printRuntime is info's tail: versions, devices and signatures.
+func printRuntime(info modelInfo) {
 	fmt.Printf("tensorflow  %s (exported with TF %s, Keras %s)\n", info.TensorFlow, info.ExportTensorFlow, info.KerasVersion)
 	fmt.Printf("devices     %s\n", strings.Join(info.Devices, ", "))
 	fmt.Printf("gpu         %s\n", info.GPU)

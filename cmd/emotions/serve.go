@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/emotions-dev/emotions/savedmodel"
 	"github.com/emotions-dev/emotions/tfserving"
 	"github.com/emotions-dev/emotions/train"
 )
@@ -82,6 +83,7 @@ func serveCommand() *cli.Command {
 			&cli.Int64Flag{Name: "max-request-memory", Value: d.MaxRequestMemory, EnvVars: []string{"EMOTIONS_MAX_REQUEST_MEMORY"},
 				Usage: "bytes of requests in progress at once, REST bodies and gRPC messages (at least --max-request-bytes); a request waits its turn for --admission-wait, then: 429 / RESOURCE_EXHAUSTED"},
 			&cli.DurationFlag{Name: "admission-wait", Value: d.AdmissionWait, EnvVars: []string{"EMOTIONS_ADMISSION_WAIT"}, Usage: "how long a request waits in FIFO order for --max-request-memory before it is refused (0: refused at once)"},
+			&cli.StringFlag{Name: "classify-crop", EnvVars: []string{"EMOTIONS_CLASSIFY_CROP"}, Usage: ":classify_image's crop: face (around the detected face), center (the largest centred crop of the input's shape, no detection) or none (the whole photo resized); default: what each model's emotions.json says (face unless new-model --crop said otherwise)"},
 			&cli.Int64Flag{Name: "max-image-pixels", Value: d.MaxImagePixels, EnvVars: []string{"EMOTIONS_MAX_IMAGE_PIXELS"}, Usage: ":classify_image refuses images declaring more pixels (a per-image error)"},
 			&cli.DurationFlag{Name: "read-header-timeout", Value: d.ReadHeaderTimeout, EnvVars: []string{"EMOTIONS_READ_HEADER_TIMEOUT"}, Usage: "time for a REST request's headers or a gRPC connection's handshake; beyond: connection closed"},
 			&cli.DurationFlag{Name: "read-timeout", Value: d.ReadTimeout, EnvVars: []string{"EMOTIONS_READ_TIMEOUT"}, Usage: "time for a whole REST request (beyond: 408) or a gRPC message to arrive"},
@@ -121,6 +123,9 @@ func serveCommand() *cli.Command {
 			cfg.MaxRequestMemory = c.Int64("max-request-memory")
 			cfg.AdmissionWait = c.Duration("admission-wait")
 			cfg.MaxImagePixels = c.Int64("max-image-pixels")
+			if cfg.ClassifyCrop = c.String("classify-crop"); savedmodel.CheckCrop(cfg.ClassifyCrop) != nil {
+				return usageError("--classify-crop %q: want face, center or none", cfg.ClassifyCrop)
+			}
 			cfg.ReadHeaderTimeout = c.Duration("read-header-timeout")
 			cfg.ReadTimeout = c.Duration("read-timeout")
 			cfg.IdleTimeout = c.Duration("idle-timeout")
