@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/emotions-dev/emotions/arrays"
@@ -27,7 +28,7 @@ type ArrayData struct {
 func (d ArrayData) Rows() (int, error) {
 	rows, from := int64(-1), ""
 	for _, group := range []map[string]arrays.Array{d.Inputs, d.Targets} {
-		for _, name := range sortedKeys(group) {
+		for _, name := range slices.Sorted(maps.Keys(group)) {
 			a := group[name]
 			if err := a.Check(); err != nil {
 				return 0, fmt.Errorf("array %q: %w", name, err)
@@ -49,15 +50,6 @@ func (d ArrayData) Rows() (int, error) {
 		return 0, fmt.Errorf("%d sample weights for %d rows", len(d.SampleWeights), rows)
 	}
 	return int(rows), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // slice is rows [from, to) as a Batch, sharing the arrays' memory.
@@ -224,7 +216,7 @@ func loadArrayData(path string, inputs, targets, ignored []savedmodel.Tensor, li
 				a, ok = found[alias]
 			}
 			if !ok {
-				return fmt.Errorf("%s: no array %q for the model's %s %q (the archive has %s)", path, spec.Name, kind, spec.Name, strings.Join(sortedKeys(found), ", "))
+				return fmt.Errorf("%s: no array %q for the model's %s %q (the archive has %s)", path, spec.Name, kind, spec.Name, strings.Join(slices.Sorted(maps.Keys(found)), ", "))
 			}
 			used[name] = true
 			conv, err := conform(spec, a)
@@ -261,7 +253,7 @@ func loadArrayData(path string, inputs, targets, ignored []savedmodel.Tensor, li
 		}
 	}
 	var unused []string
-	for _, name := range sortedKeys(found) {
+	for _, name := range slices.Sorted(maps.Keys(found)) {
 		if !used[name] {
 			unused = append(unused, name)
 		}

@@ -13,11 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
-	"github.com/emotions-dev/emotions/arrays"
 	"github.com/emotions-dev/emotions/internal/example"
-	"github.com/emotions-dev/emotions/tfgraph"
 	"github.com/emotions-dev/emotions/train"
 )
 
@@ -32,28 +29,13 @@ func main() {
 
 // run trains the example in dir: dir/go/history.csv is the History, as Keras' CSVLogger writes it.
 func run(dir string, log io.Writer) (*train.Summary, error) {
-	here := example.SourceDir()
-	if err := example.Prepare(dir, filepath.Join(here, "model.py")); err != nil {
-		return nil, err
-	}
-	// SparseAUC is the team's own metric: the exporter imports textmetrics to load the model.
-	modelDir, err := example.Export(dir, here, "textmetrics", log)
-	if err != nil {
-		return nil, err
-	}
-	m, err := tfgraph.Load(modelDir, tfgraph.Options{})
+	// SparseAUC is the team's own metric: the exporter imports textmetrics (beside model.py) to
+	// load the model. Setup does what examples/tabular spells out: make, export, load, read.
+	m, trainData, validData, err := example.Setup(dir, example.SourceDir(), "textmetrics", log)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
-	trainData, err := train.LoadArrayData(filepath.Join(dir, "train.npz"), m.Inputs(), m.Targets(), arrays.Limits{})
-	if err != nil {
-		return nil, err
-	}
-	validData, err := train.LoadArrayData(filepath.Join(dir, "valid.npz"), m.Inputs(), m.Targets(), arrays.Limits{})
-	if err != nil {
-		return nil, err
-	}
 	src, err := train.NewArraySource(trainData, 32, false, 0)
 	if err != nil {
 		return nil, err

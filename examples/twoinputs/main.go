@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/emotions-dev/emotions/arrays"
 	"github.com/emotions-dev/emotions/internal/example"
@@ -34,14 +33,8 @@ func main() {
 
 // run trains the example in dir: dir/go/history.csv is the History, as Keras' CSVLogger writes it.
 func run(dir string, log io.Writer) (*train.Summary, error) {
-	if err := example.Prepare(dir, filepath.Join(example.SourceDir(), "model.py")); err != nil {
-		return nil, err
-	}
-	modelDir, err := example.Export(dir, "", "", log)
-	if err != nil {
-		return nil, err
-	}
-	m, err := tfgraph.Load(modelDir, tfgraph.Options{})
+	// Setup does what examples/tabular spells out: make, export, load, read the archives.
+	m, trainData, validData, err := example.Setup(dir, example.SourceDir(), "", log)
 	if err != nil {
 		return nil, err
 	}
@@ -49,14 +42,6 @@ func run(dir string, log io.Writer) (*train.Summary, error) {
 	// A batch from Go slices, as a program without .npz files would build one: every input and
 	// target by name, checked against the model before anything reaches TensorFlow.
 	if err := predictOne(m); err != nil {
-		return nil, err
-	}
-	trainData, err := train.LoadArrayData(filepath.Join(dir, "train.npz"), m.Inputs(), m.Targets(), arrays.Limits{})
-	if err != nil {
-		return nil, err
-	}
-	validData, err := train.LoadArrayData(filepath.Join(dir, "valid.npz"), m.Inputs(), m.Targets(), arrays.Limits{})
-	if err != nil {
 		return nil, err
 	}
 	src, err := train.NewArraySource(trainData, 32, false, 0)

@@ -19,7 +19,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emotions-dev/emotions/arrays"
 	"github.com/emotions-dev/emotions/savedmodel"
+	"github.com/emotions-dev/emotions/tfgraph"
 	"github.com/emotions-dev/emotions/train"
 )
 
@@ -239,4 +241,28 @@ func CheckAgainstKeras(t testing.TB, dir, modelPy string) {
 		t.Error(d)
 	}
 	t.Logf("columns %v, %d epochs: equal to Keras' fit", got.Columns, len(got.Rows))
+}
+
+// Setup makes and exports the example whose model.py is in srcDir (importing customModule from
+// there first, when given), loads the export and reads its archives: what examples/tabular
+// spells out step by step.
+func Setup(dir, srcDir, customModule string, log io.Writer) (m *tfgraph.Model, trainData, validData train.ArrayData, err error) {
+	if err = Prepare(dir, filepath.Join(srcDir, "model.py")); err != nil {
+		return
+	}
+	modelDir, err := Export(dir, srcDir, customModule, log)
+	if err != nil {
+		return
+	}
+	if m, err = tfgraph.Load(modelDir, tfgraph.Options{}); err != nil {
+		return
+	}
+	if trainData, err = train.LoadArrayData(filepath.Join(dir, "train.npz"), m.Inputs(), m.Targets(), arrays.Limits{}); err == nil {
+		validData, err = train.LoadArrayData(filepath.Join(dir, "valid.npz"), m.Inputs(), m.Targets(), arrays.Limits{})
+	}
+	if err != nil {
+		m.Close()
+		m = nil
+	}
+	return
 }
