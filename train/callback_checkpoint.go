@@ -13,6 +13,9 @@ import (
 // Model.SaveWeights (Keras' save_weights_only and its .keras/.h5 extension
 // checks do not apply) and saving happens only at epoch end (save_freq="epoch").
 type ModelCheckpointConfig struct {
+	// Name identifies the callback in Fit's errors and in the resume state ("" is "ModelCheckpoint"): two
+	// callbacks of one kind, e.g. two ModelCheckpoints on different monitors, need their own.
+	Name string
 	// Filepath is the SavedModel directory, formatted like Python's
 	// filepath.format(epoch=epoch+1, **logs): "{epoch:02d}", "{val_loss:.4f}".
 	Filepath     string
@@ -51,6 +54,7 @@ type checkpointState struct {
 }
 
 func NewModelCheckpoint(cfg ModelCheckpointConfig) (*ModelCheckpoint, error) {
+	cfg.Monitor = monitorOr(cfg.Monitor)
 	if cfg.Filepath == "" {
 		return nil, fmt.Errorf("ModelCheckpoint: empty filepath")
 	}
@@ -66,7 +70,7 @@ func NewModelCheckpoint(cfg ModelCheckpointConfig) (*ModelCheckpoint, error) {
 	return c, nil
 }
 
-func (c *ModelCheckpoint) Name() string { return "ModelCheckpoint" }
+func (c *ModelCheckpoint) Name() string { return nameOr(c.cfg.Name, "ModelCheckpoint") }
 
 // Best is the best monitored value so far; ok is false before any.
 func (c *ModelCheckpoint) Best() (best float64, ok bool) {

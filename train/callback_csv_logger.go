@@ -13,6 +13,9 @@ import (
 
 // CSVLoggerConfig holds the arguments of keras.callbacks.CSVLogger.
 type CSVLoggerConfig struct {
+	// Name identifies the callback in Fit's errors and in the resume state ("" is "CSVLogger"): two
+	// callbacks of one kind, e.g. two ModelCheckpoints on different monitors, need their own.
+	Name     string
 	Filename string
 	// Separator is a single character; "" means ",".
 	Separator string
@@ -58,7 +61,7 @@ func NewCSVLogger(cfg CSVLoggerConfig) (*CSVLogger, error) {
 	return &CSVLogger{cfg: cfg, sep: sep}, nil
 }
 
-func (c *CSVLogger) Name() string { return "CSVLogger" }
+func (c *CSVLogger) Name() string { return nameOr(c.cfg.Name, "CSVLogger") }
 
 // OnTrainBegin opens the file: truncating, appending (Keras' append=True),
 // or, after UnmarshalState, cut back to the saved length and continued.

@@ -12,6 +12,9 @@ import (
 // EarlyStoppingConfig holds the arguments of keras.callbacks.EarlyStopping.
 // Start from DefaultEarlyStoppingConfig: the zero value is not Keras' default.
 type EarlyStoppingConfig struct {
+	// Name identifies the callback in Fit's errors and in the resume state ("" is "EarlyStopping"): two
+	// callbacks of one kind, e.g. two ModelCheckpoints on different monitors, need their own.
+	Name               string
 	Monitor            string
 	MinDelta           float64
 	Patience           int
@@ -55,6 +58,7 @@ type earlyStoppingState struct {
 
 // NewEarlyStopping validates cfg.
 func NewEarlyStopping(cfg EarlyStoppingConfig) (*EarlyStopping, error) {
+	cfg.Monitor = monitorOr(cfg.Monitor)
 	if cfg.RestoreBestWeights && cfg.ScratchDir == "" {
 		return nil, errors.New("EarlyStopping: restore_best_weights needs a ScratchDir to hold the best weights")
 	}
@@ -66,7 +70,7 @@ func NewEarlyStopping(cfg EarlyStoppingConfig) (*EarlyStopping, error) {
 	}, nil
 }
 
-func (e *EarlyStopping) Name() string       { return "EarlyStopping" }
+func (e *EarlyStopping) Name() string       { return nameOr(e.cfg.Name, "EarlyStopping") }
 func (e *EarlyStopping) StopTraining() bool { return e.st.Stop }
 
 // StopReason says why training stopped, for the run's summary.

@@ -11,6 +11,9 @@ import (
 // keras.callbacks.ReduceLROnPlateau. Start from
 // DefaultReduceLROnPlateauConfig: the zero value is not Keras' default.
 type ReduceLROnPlateauConfig struct {
+	// Name identifies the callback in Fit's errors and in the resume state ("" is "ReduceLROnPlateau"): two
+	// callbacks of one kind, e.g. two ModelCheckpoints on different monitors, need their own.
+	Name     string
 	Monitor  string
 	Factor   float64
 	Patience int
@@ -48,6 +51,7 @@ type reduceLRState struct {
 
 // NewReduceLROnPlateau rejects Factor >= 1 like Keras' constructor.
 func NewReduceLROnPlateau(cfg ReduceLROnPlateauConfig) (*ReduceLROnPlateau, error) {
+	cfg.Monitor = monitorOr(cfg.Monitor)
 	if cfg.Factor >= 1.0 {
 		return nil, fmt.Errorf("ReduceLROnPlateau does not support a factor >= 1.0. Received factor=%v", cfg.Factor)
 	}
@@ -59,7 +63,7 @@ func NewReduceLROnPlateau(cfg ReduceLROnPlateauConfig) (*ReduceLROnPlateau, erro
 	}, nil
 }
 
-func (r *ReduceLROnPlateau) Name() string { return "ReduceLROnPlateau" }
+func (r *ReduceLROnPlateau) Name() string { return nameOr(r.cfg.Name, "ReduceLROnPlateau") }
 
 // Wait is the number of epochs without improvement since the last reset.
 func (r *ReduceLROnPlateau) Wait() int { return r.st.Wait }

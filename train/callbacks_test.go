@@ -265,3 +265,36 @@ func TestRunDirWithBracesIsNotATemplate(t *testing.T) {
 		t.Fatalf("a user's template saved to %q, want %q", own.LastSaved, want)
 	}
 }
+
+// Two callbacks of one kind coexist once one has a name of its own (their resume states are
+// kept by name), and a zero-value config monitors Keras' default, val_loss (a zero factor is
+// Keras' factor=0, which the parity tests hold, not a default).
+func TestNamedCallbacksAndZeroConfigs(t *testing.T) {
+	dir := t.TempDir()
+	a, err := NewModelCheckpoint(ModelCheckpointConfig{Filepath: dir + "/a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewModelCheckpoint(ModelCheckpointConfig{Filepath: dir + "/b", Monitor: "val_auc", Mode: ModeMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (Callbacks{a, b}).MarshalState(); err == nil {
+		t.Fatal("two unnamed ModelCheckpoints accepted: their states would collide")
+	}
+	named, err := NewModelCheckpoint(ModelCheckpointConfig{Name: "best_auc", Filepath: dir + "/b", Monitor: "val_auc", Mode: ModeMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, err := (Callbacks{a, named}).MarshalState()
+	if err != nil || len(states) != 2 || states["best_auc"] == nil {
+		t.Fatalf("states %v, %v", states, err)
+	}
+	if a.cfg.Monitor != "val_loss" {
+		t.Errorf("zero-value ModelCheckpoint monitors %q", a.cfg.Monitor)
+	}
+	r, err := NewReduceLROnPlateau(ReduceLROnPlateauConfig{})
+	if err != nil || r.cfg.Monitor != "val_loss" || r.Name() != "ReduceLROnPlateau" {
+		t.Fatalf("zero-value ReduceLROnPlateau: %+v, %v", r, err)
+	}
+}

@@ -25,7 +25,7 @@ import (
 
 // ErrInterrupted is returned when the context ended the run; with a run directory, its
 // last/ then holds the state to resume from.
-var ErrInterrupted = errors.New("interrupted: the run was saved to RUN/last; continue it with --resume")
+var ErrInterrupted = errors.New("interrupted: the run was saved to its last/ directory; WithResume continues it")
 
 // ErrNonFinite is returned when a step's loss is NaN or Inf.
 var ErrNonFinite = errors.New("non-finite loss")

@@ -136,3 +136,19 @@ func (r *monitorRule) isImprovement(value float64, reference *float64) bool {
 	}
 	return shifted < ref
 }
+
+// monitorOr is Keras' default monitor, val_loss, for an empty one (a zero-value config).
+func monitorOr(monitor string) string {
+	if monitor == "" {
+		return "val_loss"
+	}
+	return monitor
+}
+
+// nameOr is a callback's configured name, else its kind.
+func nameOr(name, kind string) string {
+	if name == "" {
+		return kind
+	}
+	return name
+}

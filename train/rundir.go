@@ -87,11 +87,11 @@ func RecordDataPaths(run string, paths map[string]string) map[string]any {
 	return rec
 }
 
-// ResumeDataPath is where a stopped run's data folder key ("train", "valid") is now: given,
-// when the caller says (the data moved on its own), else the recorded absolute path, else the
-// recorded path relative to the run directory (both moved together).
+// ResumeDataPath is where a stopped run's data key ("train", "valid": a folder, or an archive
+// of arrays) is now: given, when the caller says (the data moved on its own), else the recorded
+// absolute path, else the recorded path relative to the run directory (both moved together).
 func ResumeDataPath(run, key, given string, settings map[string]any) (string, error) {
-	isDir := func(p string) bool { st, err := os.Stat(p); return err == nil && st.IsDir() }
+	isDir := func(p string) bool { _, err := os.Stat(p); return err == nil }
 	if given != "" {
 		if !isDir(given) {
 			return "", fmt.Errorf("%s folder %s does not exist: %w", key, given, ErrDataNotFound)
@@ -113,15 +113,19 @@ func ResumeDataPath(run, key, given string, settings map[string]any) (string, er
 	return "", fmt.Errorf("resume %s: its %s folder %s is gone (moved?): give it where it is now: %w", run, key, recorded, ErrDataNotFound)
 }
 
-// CheckResumedData refuses a resumed run whose data folder key no longer has the image count
-// it was trained on (recorded in the settings as key + "_images"): continuing on other data
-// would make its history and callbacks meaningless.
+// CheckResumedData refuses a resumed run whose data key no longer has the image (or row) count
+// it was trained on (recorded in the settings as key + "_images", or key + "_rows" for arrays):
+// continuing on other data would make its history and callbacks meaningless.
 func CheckResumedData(st *State, key, dir string, n int) error {
 	if st == nil {
 		return nil
 	}
 	var recorded int
-	switch v := st.Settings[key+"_images"].(type) {
+	count := st.Settings[key+"_images"]
+	if count == nil {
+		count = st.Settings[key+"_rows"]
+	}
+	switch v := count.(type) {
 	case float64: // read back from JSON
 		recorded = int(v)
 	case int:
@@ -130,7 +134,7 @@ func CheckResumedData(st *State, key, dir string, n int) error {
 		return nil
 	}
 	if recorded != n {
-		return fmt.Errorf("resume: %s folder %s has %d usable images, the run was trained with %d: not the same data", key, dir, n, recorded)
+		return fmt.Errorf("resume: %s data %s has %d usable images or rows, the run was trained with %d: not the same data", key, dir, n, recorded)
 	}
 	return nil
 }

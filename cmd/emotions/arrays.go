@@ -101,7 +101,7 @@ func runTrainArrays(c *cli.Context, model *tfgraph.Model, spec trainPaths, resum
 	defer stop()
 	summary, err := train.Fit(ctx, model, src, validData, opts...)
 	if errors.Is(err, train.ErrInterrupted) {
-		return cli.Exit(fmt.Sprintf("emotions: %v (run: %s)", err, spec.out), 130)
+		return interrupted(spec.out)
 	}
 	if err != nil {
 		return err

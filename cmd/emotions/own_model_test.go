@@ -17,8 +17,8 @@ import (
 // A team's own compiled Keras model (two inputs, one of them int token ids; two outputs; sparse
 // categorical and binary cross-entropy with loss_weights; accuracy and AUC) goes through the
 // CLI as the README says: new-model --from, train on .npz archives (NumPy's int64 and float64
-// arrays, cast as Keras casts them) with --no-shuffle, and its history.csv equals Keras' own fit
-// with the same callbacks (emotions train's defaults); evaluate and predict take archives too;
+// arrays, cast as Keras casts them) with --no-shuffle, 2 epochs then resumed to 3, and its
+// history.csv equals Keras' own 3-epoch fit with the same callbacks (emotions train's defaults); evaluate and predict take archives too;
 // export + serve answer a REST predict with named inputs under the model's output names.
 func TestOwnKerasModelThroughTheCLI(t *testing.T) {
 	work := t.TempDir()
@@ -32,13 +32,17 @@ func TestOwnKerasModelThroughTheCLI(t *testing.T) {
 		t.Fatalf("new-model --from exited %d:\n%s", code, stderr)
 	}
 	trainNPZ, validNPZ := filepath.Join(work, "train.npz"), filepath.Join(work, "valid.npz")
+	// Two epochs, then the run resumed from its last/ to three: the three rows must be Keras'.
 	out, stderr, code := emotions(t, "train", "--model", model, "--train", trainNPZ, "--valid", validNPZ, "--no-shuffle",
-		"--epochs", "3", "--batch-size", "16", "--out", run)
+		"--epochs", "2", "--batch-size", "16", "--out", run)
 	if code != 0 {
 		t.Fatalf("train exited %d:\n%s\n%s", code, out, stderr)
 	}
 	if !strings.Contains(out, "val_flag_auc") || !strings.Contains(out, "val_topic_accuracy") {
 		t.Errorf("train's epoch lines lack the model's metrics:\n%s", out)
+	}
+	if out, stderr, code := emotions(t, "train", "--resume", run, "--epochs", "3"); code != 0 || !strings.Contains(out, "Epoch 3/3") {
+		t.Fatalf("train --resume exited %d:\n%s\n%s", code, out, stderr)
 	}
 
 	if _, err := example.KerasFit(work, modelPy); err != nil {

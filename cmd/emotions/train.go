@@ -166,7 +166,7 @@ func runTrain(c *cli.Context) error {
 		}
 	}
 	if errors.Is(err, train.ErrInterrupted) {
-		return cli.Exit(fmt.Sprintf("emotions: %v (run: %s)", err, spec.out), 130)
+		return interrupted(spec.out)
 	}
 	if err != nil {
 		return err
@@ -413,4 +413,11 @@ func trainReplicas(c *cli.Context, m *tfgraph.Model) (int, error) {
 	fmt.Fprintf(os.Stderr, "emotions: the session sees %d GPUs but the model has no %d-tower step (it has %v): training on one; export it with `new-model --replicas %d` to use them all\n",
 		gpus, gpus, m.ReplicaCounts(), gpus)
 	return 1, nil
+}
+
+// interrupted is train's exit after Ctrl-C or SIGTERM: last/ holds the run, and the message
+// says how to continue it.
+func interrupted(run string) error {
+	return cli.Exit(fmt.Sprintf("emotions: interrupted: the run was saved to %s; continue it with `emotions train --resume %s`",
+		train.LastDir(run), run), 130)
 }
