@@ -7,6 +7,8 @@ import (
 	"sort"
 
 	tf "github.com/wamuir/graft/tensorflow"
+
+	"github.com/emotions-dev/emotions/arrays"
 )
 
 // The typed API over the exporter's endpoints (see savedmodel/export.py make_endpoints).
@@ -29,19 +31,26 @@ func (m *Model) imageTensor(x []float32, n int) (*tf.Tensor, error) {
 	return t, nil
 }
 
-// Predict runs serve on n images and returns n*C probabilities, row-major.
+// Predict runs serve on n images and returns n*C probabilities, row-major: PredictArrays with
+// the image classifier's input and output names.
 func (m *Model) Predict(x []float32, n int) ([]float32, error) {
-	images, err := m.imageTensor(x, n)
+	h, w, c := m.InputShape()
+	if n <= 0 {
+		return nil, fmt.Errorf("empty batch")
+	}
+	images, err := arrays.Of(x, int64(n), int64(h), int64(w), int64(c))
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	out, err := m.PredictArrays(map[string]arrays.Array{"images": images})
 	if err != nil {
 		return nil, err
 	}
-	defer Free(images)
-	out, err := m.Run(m.signatureFor("serve"), map[string]*tf.Tensor{"images": images})
-	if err != nil {
-		return nil, err
+	probs, ok := out["probabilities"].Values.([]float32)
+	if !ok {
+		return nil, fmt.Errorf("%s: serve returned no float32 probabilities (outputs %v)", m.Dir, keys(out))
 	}
-	defer FreeAll(out)
-	return Float32s(out["probabilities"])
+	return probs, nil
 }
 
 // StepResult is what one train_step reports (Keras' batch logs).
