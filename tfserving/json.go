@@ -395,7 +395,7 @@ func newJSONTensor(name string, dt tf.DataType, budget *tensorBudget) (*jsonTens
 	if dt == tf.String {
 		size, ok = stringOverhead, true
 	}
-	if !ok || dt == tf.Half || dt == tf.Bfloat16 {
+	if !ok {
 		return nil, errorf(codes.InvalidArgument, "input %s: inputs of dtype %s are not supported in JSON", name, dtypeName(dt))
 	}
 	return &jsonTensor{name: name, parser: nestedParser{input: name, dtype: dt, size: size, budget: budget}}, nil

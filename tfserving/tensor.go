@@ -13,6 +13,7 @@ import (
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	"google.golang.org/grpc/codes"
 
+	"github.com/emotions-dev/emotions/arrays"
 	"github.com/emotions-dev/emotions/tfgraph"
 )
 
@@ -145,6 +146,10 @@ func (r rawTensor) values() ([]float64, error) {
 			out[i] = float64(int8(b[0]))
 		case tf.Uint8, tf.Bool:
 			out[i] = float64(b[0])
+		case tf.Half:
+			out[i] = float64(arrays.Float16ToFloat32(le.Uint16(b)))
+		case tf.Bfloat16:
+			out[i] = float64(arrays.BFloat16ToFloat32(le.Uint16(b)))
 		default:
 			return nil, fmt.Errorf("dtype %s is not supported", dtypeName(r.dtype))
 		}
@@ -174,6 +179,10 @@ func encodeValue(dt tf.DataType, v float64, b []byte) {
 		if v != 0 {
 			b[0] = 1
 		}
+	case tf.Half: // through float32, as TF Serving's JSON reader converts
+		le.PutUint16(b, arrays.Float32ToFloat16(float32(v)))
+	case tf.Bfloat16:
+		le.PutUint16(b, arrays.Float32ToBFloat16(float32(v)))
 	}
 }
 

@@ -25,6 +25,7 @@ func TestDependencyRules(t *testing.T) {
 	never := []string{module + "/cmd/", module + "/internal/experiment", module + "/internal/termui", module + "/examples/"}
 	heavy := []string{"gonum.org/v1/plot", "github.com/schollz/progressbar", module + "/plots"}
 	rules := map[string][]string{
+		"arrays":     {module + "/savedmodel", module + "/preprocess", module + "/tfgraph", module + "/train", module + "/classify", module + "/tfserving"},
 		"savedmodel": {module + "/preprocess", module + "/tfgraph", module + "/train", module + "/classify", module + "/tfserving"},
 		"preprocess": {module + "/tfgraph", module + "/train", module + "/classify", module + "/tfserving"},
 		"tfgraph":    {module + "/preprocess", module + "/train", module + "/classify", module + "/tfserving"},
