@@ -201,6 +201,19 @@ func ShapeString(shape []int64) string {
 	return s + "]"
 }
 
+// CheckShape reports a shape that is not want's: another rank, or another size where want's
+// dimension is fixed (a negative one takes any size, as a model's batch dimension).
+func CheckShape(shape, want []int64) error {
+	ok := len(shape) == len(want)
+	for i := 0; ok && i < len(want); i++ {
+		ok = want[i] < 0 || want[i] == shape[i]
+	}
+	if !ok {
+		return fmt.Errorf("shape %s, the model takes %s", ShapeString(shape), ShapeString(want))
+	}
+	return nil
+}
+
 // Slice is rows [from, to) sharing a's memory, so that batching a large array copies nothing.
 // Like slicing a Go slice, it panics when the rows are out of range or a is a scalar (0-d).
 func (a Array) Slice(from, to int64) Array {

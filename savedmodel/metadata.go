@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // MetadataFile is the name of the metadata file inside a model directory.
@@ -34,6 +35,15 @@ type Tensor struct {
 	Name  string  `json:"name"`
 	DType string  `json:"dtype"`
 	Shape []int64 `json:"shape"`
+}
+
+// Names lists the tensors' names, comma-separated, for messages.
+func Names(ts []Tensor) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // Loss is the loss compiled for one output of a generic model.

@@ -121,14 +121,6 @@ func (m *Model) ResetMetrics() error {
 	return err
 }
 
-// Rows is the number of rows of a batch: its inputs' first dimension.
-func (b Batch) Rows() int64 {
-	for _, a := range b.Inputs {
-		return a.Rows()
-	}
-	return 0
-}
-
 func (m *Model) needGeneric(what string) error {
 	if !m.Generic() {
 		return fmt.Errorf("%s: %s is an image classifier (its TrainStep/Evaluate take images); the array API is for a generic model (new-model --from model.keras --generic)", what, m.Dir)
@@ -202,7 +194,7 @@ func (m *Model) arrayFeeds(groups map[string]map[string]arrays.Array, specs ...[
 			want[spec.Name] = true
 			a, ok := given[spec.Name]
 			if !ok {
-				return fail(fmt.Errorf("%s %q missing (the model's %ss: %s)", kind, spec.Name, kind, tensorNames(group)))
+				return fail(fmt.Errorf("%s %q missing (the model's %ss: %s)", kind, spec.Name, kind, savedmodel.Names(group)))
 			}
 			t, err := ArrayTensor(spec, a)
 			if err != nil {
@@ -223,21 +215,13 @@ func (m *Model) arrayFeeds(groups map[string]map[string]arrays.Array, specs ...[
 		}
 		if len(extra) > 0 {
 			sort.Strings(extra)
-			return fail(fmt.Errorf("unknown %s %s (the model's %ss: %s)", kind, strings.Join(extra, ", "), kind, tensorNames(group)))
+			return fail(fmt.Errorf("unknown %s %s (the model's %ss: %s)", kind, strings.Join(extra, ", "), kind, savedmodel.Names(group)))
 		}
 	}
 	if rows <= 0 {
 		return fail(errors.New("empty batch"))
 	}
 	return feeds, rows, nil
-}
-
-func tensorNames(specs []savedmodel.Tensor) string {
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name
-	}
-	return strings.Join(names, ", ")
 }
 
 // tfDTypes maps NumPy names onto TensorFlow's dtypes.
@@ -265,13 +249,8 @@ func ArrayTensor(spec savedmodel.Tensor, a arrays.Array) (*tf.Tensor, error) {
 			return nil, fmt.Errorf("dtype %s, the model takes %s", a.DType, want)
 		}
 	}
-	if len(a.Shape) != len(spec.Shape) {
-		return nil, fmt.Errorf("shape %s, the model takes %s", arrays.ShapeString(a.Shape), arrays.ShapeString(spec.Shape))
-	}
-	for i, d := range spec.Shape {
-		if d >= 0 && a.Shape[i] != d {
-			return nil, fmt.Errorf("shape %s, the model takes %s", arrays.ShapeString(a.Shape), arrays.ShapeString(spec.Shape))
-		}
+	if err := arrays.CheckShape(a.Shape, spec.Shape); err != nil {
+		return nil, err
 	}
 	dt, ok := tfDTypes[a.DType]
 	if !ok {
@@ -318,13 +297,8 @@ func rawBytes(a arrays.Array) []byte {
 
 // ToArray copies a tensor into an Array of its dtype and shape.
 func ToArray(t *tf.Tensor) (arrays.Array, error) {
-	var dt arrays.DType
-	for d, tdt := range tfDTypes {
-		if tdt == t.DataType() {
-			dt = d
-		}
-	}
-	if dt == "" {
+	dt := arrays.DType(dtypeName(t.DataType())) // dtypeName gives NumPy's names
+	if _, ok := tfDTypes[dt]; !ok {
 		return arrays.Array{}, fmt.Errorf("dtype %s has no array type", dtypeName(t.DataType()))
 	}
 	shape := t.Shape()

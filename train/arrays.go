@@ -260,7 +260,7 @@ func loadArrayData(path string, inputs, targets, ignored []savedmodel.Tensor, li
 	}
 	if len(unused) > 0 {
 		return ArrayData{}, fmt.Errorf("%s: array %s names no input or output of the model (inputs: %s; outputs: %s)",
-			path, strings.Join(unused, ", "), tensorNames(inputs), tensorNames(targets))
+			path, strings.Join(unused, ", "), savedmodel.Names(inputs), savedmodel.Names(targets))
 	}
 	if _, err := d.Rows(); err != nil {
 		return ArrayData{}, fmt.Errorf("%s: %w", path, err)
@@ -277,41 +277,30 @@ func conform(spec savedmodel.Tensor, a arrays.Array) (arrays.Array, error) {
 		}
 		a = conv
 	}
-	ok := len(a.Shape) == len(spec.Shape)
-	for i := 0; ok && i < len(spec.Shape); i++ {
-		ok = spec.Shape[i] < 0 || spec.Shape[i] == a.Shape[i]
-	}
-	if !ok {
-		return arrays.Array{}, fmt.Errorf("shape %s, the model takes %s", arrays.ShapeString(a.Shape), arrays.ShapeString(spec.Shape))
-	}
-	return a, nil
+	return a, arrays.CheckShape(a.Shape, spec.Shape)
 }
 
-func tensorNames(specs []savedmodel.Tensor) string {
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name
-	}
-	return strings.Join(names, ", ")
-}
-
-// EvaluateArrays is Keras' model.evaluate on arrays: the metrics reset, test_step over the
-// data in batches of batchSize rows, and the logs after the last batch.
-func EvaluateArrays(ctx context.Context, m *tfgraph.Model, d ArrayData, batchSize int) (tfgraph.Logs, error) {
+// EvaluateArrays is Keras' model.evaluate on arrays (an ArrayData, or any ValidationData of
+// array batches): the metrics reset, test_step over the data in batches of batchSize rows, and
+// the logs after the last batch. Fit validates a generic model with it.
+func EvaluateArrays(ctx context.Context, m *tfgraph.Model, d ValidationData, batchSize int) (tfgraph.Logs, error) {
 	if err := m.ResetMetrics(); err != nil {
 		return nil, err
 	}
 	var logs tfgraph.Logs
 	for b, err := range d.Batches(ctx, batchSize) {
+		if err == nil {
+			err = b.checkArrays()
+		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("data: %w", err)
 		}
 		if logs, err = m.EvaluateArrays(arrayBatch(b)); err != nil {
 			return nil, err
 		}
 	}
 	if logs == nil {
-		return nil, errors.New("evaluate: no rows")
+		return nil, errors.New("the data is empty")
 	}
 	return logs, nil
 }

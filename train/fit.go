@@ -363,23 +363,9 @@ func (f *fit) validate(ctx context.Context) (EpochLogs, error) {
 // (metrics reset, test_step per batch, the last batch's running results), its logs prefixed
 // val_ after the epoch's training logs, as fit builds them.
 func (f *fit) validateArrays(ctx context.Context) (EpochLogs, error) {
-	if err := f.m.ResetMetrics(); err != nil {
+	last, err := EvaluateArrays(ctx, f.m, f.valid, f.validBatch)
+	if err != nil {
 		return nil, fmt.Errorf("validation: %w", err)
-	}
-	var last tfgraph.Logs
-	for b, err := range f.valid.Batches(ctx, f.validBatch) {
-		if err == nil {
-			err = f.check(b)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("validation data: %w", err)
-		}
-		if last, err = f.m.EvaluateArrays(arrayBatch(b)); err != nil {
-			return nil, fmt.Errorf("validation: %w", err)
-		}
-	}
-	if last == nil {
-		return nil, errors.New("validation: the validation data is empty")
 	}
 	logs := EpochLogs{}
 	for k, v := range f.st.Progress.Logs {

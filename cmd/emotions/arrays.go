@@ -32,19 +32,11 @@ func needArrays(m *tfgraph.Model, flag, path string) error {
 	switch {
 	case m.Generic() && !isArrayFile(path):
 		return usageError("--%s %s: the model takes named arrays (inputs %s): give a NumPy .npz archive whose arrays are named as its inputs and outputs",
-			flag, path, specNames(m.Inputs()))
+			flag, path, savedmodel.Names(m.Inputs()))
 	case !m.Generic() && isArrayFile(path):
 		return usageError("--%s %s: the model is an image classifier: give class folders (a .npz is for a model of any inputs: new-model --from model.keras)", flag, path)
 	}
 	return nil
-}
-
-func specNames(specs []savedmodel.Tensor) string {
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name
-	}
-	return strings.Join(names, ", ")
 }
 
 // runTrainArrays is `train` for a generic model: Keras' fit on arrays, with the recipe's

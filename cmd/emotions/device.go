@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/emotions-dev/emotions/classify"
+	"github.com/emotions-dev/emotions/savedmodel"
 	"github.com/emotions-dev/emotions/tfgraph"
 	"github.com/emotions-dev/emotions/train"
 )
@@ -72,7 +73,7 @@ func openClassifier(c *cli.Context) (*tfgraph.Model, *classify.Classifier, error
 	}
 	if m.Generic() {
 		m.Close()
-		return nil, nil, usageError("%s takes named arrays (inputs %s), not images: give --data FILE.npz", m.Dir, specNames(m.Inputs()))
+		return nil, nil, usageError("%s takes named arrays (inputs %s), not images: give --data FILE.npz", m.Dir, savedmodel.Names(m.Inputs()))
 	}
 	cl, err := classify.New(m, preprocessOptions(c, m.Meta))
 	if err != nil {

@@ -114,8 +114,10 @@ func newGenericModel(c *cli.Context) error {
 			args = append(args, "--"+name, c.String(name))
 		}
 	}
-	if c.IsSet("export-xla") || c.Bool("no-xla") {
-		args = append(args, "--xla", map[bool]string{true: "off", false: c.String("export-xla")}[c.Bool("no-xla")])
+	if c.Bool("no-xla") {
+		args = append(args, "--xla", "off")
+	} else if c.IsSet("export-xla") {
+		args = append(args, "--xla", c.String("export-xla"))
 	}
 	if cache := c.String("model-cache"); cache != "" && !c.Bool("no-cache") {
 		args = append(args, "--cache", cache)
