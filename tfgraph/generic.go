@@ -123,7 +123,7 @@ func (m *Model) ResetMetrics() error {
 
 func (m *Model) needGeneric(what string) error {
 	if !m.Generic() {
-		return fmt.Errorf("%s: %s is an image classifier (its TrainStep/Evaluate take images); the array API is for a generic model (new-model --from model.keras --generic)", what, m.Dir)
+		return fmt.Errorf("%s: %s is an image classifier (its TrainStep/Evaluate take images); the array API is for a model exported with its own named inputs and outputs (savedmodel.GenericFormat)", what, m.Dir)
 	}
 	return nil
 }

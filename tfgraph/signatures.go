@@ -155,8 +155,8 @@ func (m *Model) SetReplicas(n int) error {
 	}
 	for _, role := range []string{"train_step", "evaluate", "sync"} {
 		if _, ok := m.Signature(replicaSignature(role, n)); !ok {
-			return fmt.Errorf("%s: no %d-replica signatures (%s): export the model with `emotions new-model --replicas %d` (it has them for %v)",
-				m.Dir, n, replicaSignature(role, n), n, m.ReplicaCounts())
+			return fmt.Errorf("%s: no %d-replica signatures (%s): the export has them for %v replicas, and only those can train",
+				m.Dir, n, replicaSignature(role, n), m.ReplicaCounts())
 		}
 	}
 	out, err := m.Run(replicaSignature("sync", n), map[string]*tf.Tensor{})

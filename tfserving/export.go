@@ -104,7 +104,7 @@ func Export(src, base string, version int64) (string, error) {
 	}
 	dst := filepath.Join(base, strconv.FormatInt(version, 10))
 	if _, err := os.Lstat(dst); err == nil {
-		return "", fmt.Errorf("%s already exists: versions are never overwritten; pick another --version or leave it out", dst)
+		return "", fmt.Errorf("%s already exists: versions are never overwritten: pick another version", dst)
 	}
 	tmp, err := atomicfs.TempDir(dst)
 	if err != nil {
