@@ -1,4 +1,4 @@
-package train
+package recipe
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/emotions-dev/emotions/preprocess"
+	"github.com/emotions-dev/emotions/train"
 )
 
 // DataConfig is how a DatasetSource turns a preprocessed dataset into training batches.
@@ -34,7 +35,7 @@ type DataConfig struct {
 	Targets [][]float32 `json:"-"`
 }
 
-// DatasetSource is the Source of a preprocessed class-folder dataset: an endless stream of
+// DatasetSource is the train.Source of a preprocessed class-folder dataset: an endless stream of
 // reshuffled passes (Keras' flow_from_directory), class/person weights, label smoothing,
 // soft targets and seeded augmentation. Batch g of the stream depends only on the seed and
 // g, so Seek can put it anywhere: a resumed run sees exactly the batches an uninterrupted
@@ -56,9 +57,9 @@ type DatasetSource struct {
 }
 
 var (
-	_ Source   = (*DatasetSource)(nil)
-	_ Seeker   = (*DatasetSource)(nil)
-	_ Releaser = (*DatasetSource)(nil)
+	_ train.Source   = (*DatasetSource)(nil)
+	_ train.Seeker   = (*DatasetSource)(nil)
+	_ train.Releaser = (*DatasetSource)(nil)
 )
 
 // NewDatasetSource checks d against the model's input and class count and prepares the
@@ -154,9 +155,9 @@ func (s *DatasetSource) Seek(epoch, step int) error {
 }
 
 // Next assembles the next batch: normalised (augmented) images, labels and weights.
-func (s *DatasetSource) Next(ctx context.Context) (Batch, error) {
+func (s *DatasetSource) Next(ctx context.Context) (train.Batch, error) {
 	if err := ctx.Err(); err != nil {
-		return Batch{}, err
+		return train.Batch{}, err
 	}
 	idx := s.indices(s.step)
 	b := s.assemble(idx, s.step)
@@ -165,7 +166,7 @@ func (s *DatasetSource) Next(ctx context.Context) (Batch, error) {
 }
 
 // Release takes back a batch Fit is done with: its buffers serve a later batch.
-func (s *DatasetSource) Release(b Batch) {
+func (s *DatasetSource) Release(b train.Batch) {
 	s.buffers.Put(&b)
 }
 
@@ -203,7 +204,7 @@ func (s *DatasetSource) permutation(pass uint64) []int {
 // GPU machine the host must keep up with thousands of images a second). Each image's
 // augmentation draws from its own generator, derived from the seed, the batch's stream index
 // and the image's place in it, so the result does not depend on the number of workers.
-func (s *DatasetSource) assemble(idx []int, g uint64) Batch {
+func (s *DatasetSource) assemble(idx []int, g uint64) train.Batch {
 	n := len(idx)
 	b := s.buffer(n)
 	values := s.input.Values()
@@ -249,13 +250,13 @@ func (s *DatasetSource) assemble(idx []int, g uint64) Batch {
 }
 
 // buffer returns a batch of n images, reusing released buffers.
-func (s *DatasetSource) buffer(n int) Batch {
+func (s *DatasetSource) buffer(n int) train.Batch {
 	values := s.input.Values()
-	if old, ok := s.buffers.Get().(*Batch); ok && cap(old.Images) >= n*values && cap(old.Labels) >= n*s.classes && cap(old.Weights) >= n {
-		return Batch{Images: old.Images[:n*values], Labels: old.Labels[:n*s.classes], Weights: old.Weights[:n], N: n}
+	if old, ok := s.buffers.Get().(*train.Batch); ok && cap(old.Images) >= n*values && cap(old.Labels) >= n*s.classes && cap(old.Weights) >= n {
+		return train.Batch{Images: old.Images[:n*values], Labels: old.Labels[:n*s.classes], Weights: old.Weights[:n], N: n}
 	}
 	full := max(n, s.cfg.BatchSize)
-	return Batch{Images: make([]float32, full*values)[:n*values], Labels: make([]float32, full*s.classes)[:n*s.classes],
+	return train.Batch{Images: make([]float32, full*values)[:n*values], Labels: make([]float32, full*s.classes)[:n*s.classes],
 		Weights: make([]float32, full)[:n], N: n}
 }
 
@@ -265,12 +266,12 @@ func imageRNG(seed, g uint64, i int) *rand.Rand {
 }
 
 // DatasetValidation normalises a dataset once, in memory, as validation (or test) data.
-func DatasetValidation(d *preprocess.Dataset, in preprocess.Input, classes int) (Tensors, error) {
+func DatasetValidation(d *preprocess.Dataset, in preprocess.Input, classes int) (train.Tensors, error) {
 	if err := checkDataset(d, in, classes); err != nil {
-		return Tensors{}, err
+		return train.Tensors{}, err
 	}
 	n := len(d.Labels)
-	t := Tensors{Images: make([]float32, n*in.Values()), Labels: make([]float32, n*classes), N: n}
+	t := train.Tensors{Images: make([]float32, n*in.Values()), Labels: make([]float32, n*classes), N: n}
 	all := make([]int, n)
 	for i := range all {
 		all[i] = i

@@ -1,7 +1,8 @@
-package train
+package recipe
 
 import (
 	"context"
+	"github.com/emotions-dev/emotions/train"
 	"slices"
 	"testing"
 
@@ -23,14 +24,14 @@ func TestDatasetSourceStreamAndSeek(t *testing.T) {
 	a := preprocess.DefaultAugment()
 	for _, remainder := range []bool{false, true} {
 		cfg := DataConfig{BatchSize: 4, Seed: 3, Remainder: remainder, Augment: &a}
-		read := func(src *DatasetSource, k int) []Batch {
-			var out []Batch
+		read := func(src *DatasetSource, k int) []train.Batch {
+			var out []train.Batch
 			for range k {
 				b, err := src.Next(context.Background())
 				if err != nil {
 					t.Fatal(err)
 				}
-				out = append(out, Batch{Images: slices.Clone(b.Images), Labels: slices.Clone(b.Labels), N: b.N})
+				out = append(out, train.Batch{Images: slices.Clone(b.Images), Labels: slices.Clone(b.Labels), N: b.N})
 				src.Release(b)
 			}
 			return out

@@ -1,18 +1,27 @@
-package train
+// Package recipe trains the image classifier as the CLI does, on top of train's loop: the
+// study's recipe (Config: epochs, batch size, the seed's callbacks, class and person weights,
+// label smoothing, augmentation), class-folder datasets fed as training batches
+// (DatasetSource, DatasetValidation), soft targets from a CSV, and what a run directory
+// records of its data so that a stopped run finds it again. A program training any other
+// model uses train directly, with its own Source or train.ArraySource.
+package recipe
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
-	"time"
 
 	"github.com/emotions-dev/emotions/preprocess"
+	"github.com/emotions-dev/emotions/train"
 )
 
 // Config is a whole training recipe as the CLI runs it: the data side (DataConfig) and the
 // loop side (epochs, learning rate, the seed's callbacks, checkpoints). DefaultConfig is the
 // seed's. Data gives the DatasetSource's settings and FitOptions Fit's options; it is recorded
-// in summary.json and in the resume state so that `train --resume` runs the same recipe.
+// in summary.json and in the resume state (train.WithRecipe) so that a resumed run runs the
+// same recipe (FromState).
 type Config struct {
 	Epochs        int `json:"epochs"`
 	BatchSize     int `json:"batch_size"`
@@ -36,13 +45,13 @@ type Config struct {
 	// on the classes that matter. Validation metrics are then over those classes only.
 	ValidSubset bool           `json:"valid_subset,omitempty"`
 	Callbacks   CallbackConfig `json:"callbacks"`
-	Backup      Backup         `json:"backup"`
+	Backup      train.Backup   `json:"backup"`
 }
 
 // CallbackConfig selects and configures the Keras callbacks of the recipe.
 type CallbackConfig struct {
-	Monitor string `json:"monitor"` // for all three, as the seed did
-	Mode    Mode   `json:"mode"`
+	Monitor string     `json:"monitor"` // for all three, as the seed did
+	Mode    train.Mode `json:"mode"`
 
 	EarlyStopping      bool     `json:"early_stopping"`
 	Patience           int      `json:"patience"`
@@ -69,12 +78,12 @@ func DefaultConfig() Config {
 	return Config{
 		Epochs: 50, BatchSize: 64,
 		Callbacks: CallbackConfig{
-			Monitor: "val_loss", Mode: ModeAuto,
+			Monitor: "val_loss", Mode: train.ModeAuto,
 			EarlyStopping: true, Patience: 10,
 			ReduceLR: true, ReduceLRFactor: 0.2, ReduceLRPatience: 5, ReduceLRMinDelta: 1e-4, MinLR: 1e-4,
 			SaveBestOnly: true,
 		},
-		Backup: Backup{EveryEpochs: 1},
+		Backup: train.Backup{EveryEpochs: 1},
 	}
 }
 
@@ -94,7 +103,7 @@ func (c Config) Validate() error {
 	case c.LearningRate < 0 || math.IsNaN(c.LearningRate) || math.IsInf(c.LearningRate, 0):
 		return fmt.Errorf("learning rate %g: want a positive number", c.LearningRate)
 	}
-	return c.Backup.validate()
+	return c.Backup.Validate()
 }
 
 // Data is the recipe's data side, for NewDatasetSource (soft target rows are the caller's).
@@ -109,28 +118,28 @@ func (c Config) Data() DataConfig {
 // callbacks in the seed's order (EarlyStopping, ModelCheckpoint into best/,
 // ReduceLROnPlateau), a CSVLogger (appending when resuming), the epochs, learning rate,
 // backup policy, and the recipe itself recorded. log receives Keras' verbose messages.
-func (c Config) FitOptions(run string, resuming bool, log io.Writer) ([]Option, error) {
+func (c Config) FitOptions(run string, resuming bool, log io.Writer) ([]train.Option, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	l := Layout(run)
+	l := train.Layout(run)
 	cc := c.Callbacks
-	opts := []Option{WithRunDir(run), WithEpochs(c.Epochs), WithBackup(c.Backup), WithRecipe(c), WithLog(log),
-		WithValidationBatchSize(c.BatchSize)}
+	opts := []train.Option{train.WithRunDir(run), train.WithEpochs(c.Epochs), train.WithBackup(c.Backup), train.WithRecipe(c), train.WithLog(log),
+		train.WithValidationBatchSize(c.BatchSize)}
 	if c.LearningRate > 0 {
-		opts = append(opts, WithLearningRate(c.LearningRate))
+		opts = append(opts, train.WithLearningRate(c.LearningRate))
 	}
 	verbose := 0 // the callbacks' messages go to log, and nowhere without one
 	if log != nil {
 		verbose = 1
 	}
-	var cbs []Callback
+	var cbs []train.Callback
 	if cc.EarlyStopping {
-		cfg := DefaultEarlyStoppingConfig()
+		cfg := train.DefaultEarlyStoppingConfig()
 		cfg.Monitor, cfg.Mode, cfg.Patience, cfg.MinDelta = cc.Monitor, cc.Mode, cc.Patience, cc.MinDelta
 		cfg.Baseline, cfg.RestoreBestWeights, cfg.StartFromEpoch = cc.Baseline, cc.RestoreBestWeights, cc.StartFromEpoch
 		cfg.ScratchDir, cfg.Out, cfg.Verbose = l.EarlyStoppingScratch(), log, verbose
-		e, err := NewEarlyStopping(cfg)
+		e, err := train.NewEarlyStopping(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -138,53 +147,42 @@ func (c Config) FitOptions(run string, resuming bool, log io.Writer) ([]Option, 
 	}
 	// The run directory is a path, not a template: only a user's own ModelCheckpoint filepath
 	// is formatted, as Keras formats its filepath argument.
-	ckCfg := DefaultModelCheckpointConfig(EscapeFilepath(l.Best()))
+	ckCfg := train.DefaultModelCheckpointConfig(train.EscapeFilepath(l.Best()))
 	ckCfg.Monitor, ckCfg.Mode, ckCfg.SaveBestOnly, ckCfg.Out = cc.Monitor, cc.Mode, cc.SaveBestOnly, log
-	ckpt, err := NewModelCheckpoint(ckCfg)
+	ckpt, err := train.NewModelCheckpoint(ckCfg)
 	if err != nil {
 		return nil, err
 	}
 	cbs = append(cbs, ckpt)
 	if cc.ReduceLR {
-		cfg := DefaultReduceLROnPlateauConfig()
+		cfg := train.DefaultReduceLROnPlateauConfig()
 		cfg.Monitor, cfg.Mode, cfg.Factor, cfg.Patience = cc.Monitor, cc.Mode, cc.ReduceLRFactor, cc.ReduceLRPatience
 		cfg.MinDelta, cfg.Cooldown, cfg.MinLR, cfg.Out, cfg.Verbose = cc.ReduceLRMinDelta, cc.ReduceLRCooldown, cc.MinLR, log, verbose
-		rl, err := NewReduceLROnPlateau(cfg)
+		rl, err := train.NewReduceLROnPlateau(cfg)
 		if err != nil {
 			return nil, err
 		}
 		cbs = append(cbs, rl)
 	}
-	csvLog, err := NewCSVLogger(CSVLoggerConfig{Filename: l.CSV(), Separator: ",", Append: resuming})
+	csvLog, err := train.NewCSVLogger(train.CSVLoggerConfig{Filename: l.CSV(), Separator: ",", Append: resuming})
 	if err != nil {
 		return nil, err
 	}
 	cbs = append(cbs, csvLog)
-	return append(opts, WithCallbacks(cbs...)), nil
+	return append(opts, train.WithCallbacks(cbs...)), nil
 }
 
-// Backup is when Fit writes the resume state (RUN/last), as Keras' BackupAndRestore's
-// save_freq: after every EveryEpochs epochs, or when Interval has passed since the last
-// backup, whichever comes first (both zero: every epoch). Fit also writes it when it ends
-// (so a finished run can be extended) and at once when interrupted. The write runs in the
-// background from a snapshot of the variables; the loop waits only for the snapshot.
-type Backup struct {
-	EveryEpochs int           `json:"every_epochs,omitempty"`
-	Interval    time.Duration `json:"interval,omitempty"`
-}
+// ErrNoRecipe is returned by FromState for a run that was not started from a recipe.
+var ErrNoRecipe = errors.New("the run records no recipe")
 
-func (b Backup) validate() error {
-	if b.EveryEpochs < 0 || b.Interval < 0 {
-		return fmt.Errorf("backup every %d epochs / %v: want >= 0", b.EveryEpochs, b.Interval)
+// FromState is the recipe a stopped run was started with (FitOptions records it).
+func FromState(st *train.State) (Config, error) {
+	if st == nil || len(st.Recipe) == 0 {
+		return Config{}, ErrNoRecipe
 	}
-	return nil
-}
-
-// due reports whether an epoch end, epochs epochs and elapsed time after the last backup,
-// should write one.
-func (b Backup) due(epochs int, elapsed time.Duration) bool {
-	if b.EveryEpochs == 0 && b.Interval == 0 {
-		return true
+	var c Config
+	if err := json.Unmarshal(st.Recipe, &c); err != nil {
+		return Config{}, fmt.Errorf("the run's recipe: %w", err)
 	}
-	return (b.EveryEpochs > 0 && epochs >= b.EveryEpochs) || (b.Interval > 0 && elapsed >= b.Interval)
+	return c, nil
 }

@@ -1,9 +1,10 @@
-package train
+package recipe
 
 import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"github.com/emotions-dev/emotions/train"
 	"io"
 	"math"
 	"os"
@@ -50,7 +51,7 @@ func faces(t *testing.T, classes []string) (*preprocess.Dataset, *preprocess.Dat
 type recipeRun struct {
 	m     *tfgraph.Model
 	src   *DatasetSource
-	valid Tensors
+	valid train.Tensors
 	cfg   Config
 	out   string
 }
@@ -80,15 +81,15 @@ func newRecipeRunFrom(t *testing.T, modelDir, out string, cfg Config) *recipeRun
 	return &recipeRun{m: m, src: src, valid: valid, cfg: cfg, out: out}
 }
 
-func (r *recipeRun) fit(ctx context.Context, resume *State, extra ...Option) (*Summary, error) {
+func (r *recipeRun) fit(ctx context.Context, resume *train.State, extra ...train.Option) (*train.Summary, error) {
 	opts, err := r.cfg.FitOptions(r.out, resume != nil, io.Discard)
 	if err != nil {
 		return nil, err
 	}
 	if resume != nil {
-		opts = append(opts, WithResume(resume))
+		opts = append(opts, train.WithResume(resume))
 	}
-	return Fit(ctx, r.m, r.src, r.valid, append(opts, extra...)...)
+	return train.Fit(ctx, r.m, r.src, r.valid, append(opts, extra...)...)
 }
 
 // A short real run on faces4: the training loss goes down and the run directory holds the
@@ -158,23 +159,30 @@ func TestInterruptResumeEqualsUninterrupted(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "parts")
 	ctx, cancel := context.WithCancel(context.Background())
-	interrupt := StepEndFunc("interrupt", func(s StepLogs) error {
+	interrupt := train.StepEndFunc("interrupt", func(s train.StepLogs) error {
 		if s.Epoch == 1 && s.Step == 3 { // after the 4th step of the 2nd epoch
 			cancel()
 		}
 		return nil
 	})
-	if _, err := newRecipeRun(t, out, cfg).fit(ctx, nil, WithCallbacks(interrupt)); !errors.Is(err, ErrInterrupted) {
+	if _, err := newRecipeRun(t, out, cfg).fit(ctx, nil, train.WithCallbacks(interrupt)); !errors.Is(err, train.ErrInterrupted) {
 		t.Fatalf("want ErrInterrupted, got %v", err)
 	}
-	st, err := LoadState(out)
+	st, err := train.LoadState(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Epoch != 1 || st.Step != 4 {
 		t.Fatalf("saved at epoch %d step %d, want 1/4", st.Epoch, st.Step)
 	}
-	resumed := newRecipeRunFrom(t, LastDir(out), out, *st.Config)
+	recorded, err := FromState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recorded.Epochs != cfg.Epochs || recorded.Seed != cfg.Seed || *recorded.Augment != *cfg.Augment {
+		t.Fatalf("the resume state records the recipe %+v, the run was %+v", recorded, cfg)
+	}
+	resumed := newRecipeRunFrom(t, train.LastDir(out), out, recorded)
 	parts, err := resumed.fit(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +220,7 @@ func TestNonFiniteLossStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := r.fit(context.Background(), nil)
-	if !errors.Is(err, ErrNonFinite) {
+	if !errors.Is(err, train.ErrNonFinite) {
 		t.Fatalf("want a non-finite loss error, got %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "summary.json")); err != nil {
@@ -234,13 +242,13 @@ func TestBadRunInput(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(file, nil, 0o644)
-	if _, err := Fit(context.Background(), r.m, r.src, r.valid, WithRunDir(filepath.Join(file, "run"))); err == nil {
+	if _, err := train.Fit(context.Background(), r.m, r.src, r.valid, train.WithRunDir(filepath.Join(file, "run"))); err == nil {
 		t.Fatal("a run directory under a regular file was accepted")
 	}
-	if _, err := Fit(context.Background(), r.m, r.src, r.valid, WithEpochs(0)); err == nil {
+	if _, err := train.Fit(context.Background(), r.m, r.src, r.valid, train.WithEpochs(0)); err == nil {
 		t.Fatal("0 epochs accepted")
 	}
-	if _, err := Fit(context.Background(), r.m, badSource{}, r.valid); err == nil || !strings.Contains(err.Error(), "label values") {
+	if _, err := train.Fit(context.Background(), r.m, badSource{}, r.valid); err == nil || !strings.Contains(err.Error(), "label values") {
 		t.Fatalf("a batch of the wrong shape: %v", err)
 	}
 }
@@ -249,8 +257,8 @@ func TestBadRunInput(t *testing.T) {
 type badSource struct{}
 
 func (badSource) StepsPerEpoch() int { return 2 }
-func (badSource) Next(context.Context) (Batch, error) {
-	return Batch{Images: make([]float32, 80*80*3), Labels: make([]float32, 3), N: 1}, nil
+func (badSource) Next(context.Context) (train.Batch, error) {
+	return train.Batch{Images: make([]float32, 80*80*3), Labels: make([]float32, 3), N: 1}, nil
 }
 
 func readCSV(t *testing.T, path string) [][]string {
@@ -276,60 +284,35 @@ func parseF(t *testing.T, s string) float64 {
 	return v
 }
 
-// The summary's best epoch is the one ModelCheckpoint saved: with a tie on the monitored value
-// (common for val_accuracy on 145 images) that is the first, since saving needs a strict
-// improvement.
-func TestSummaryBestEpochOnTies(t *testing.T) {
-	ck, err := NewModelCheckpoint(ModelCheckpointConfig{Filepath: "best", Monitor: "val_accuracy", SaveBestOnly: true, Mode: ModeMax, Out: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := newFakeModel(1e-3, []string{"accuracy"})
-	var history []EpochRecord
-	for epoch, v := range []float64{0.4, 0.6, 0.6, 0.5} {
-		m.weights = epoch
-		logs := EpochLogs{"val_accuracy": v, "val_loss": 1 - v}
-		if err := ck.OnEpochEnd(epoch, logs, m); err != nil {
-			t.Fatal(err)
-		}
-		history = append(history, EpochRecord{Epoch: epoch + 1, Logs: logs})
-	}
-	var s Summary
-	s.fill(history, ck)
-	if m.saved["best"] != 1 || s.BestEpoch != 2 {
-		t.Fatalf("best/ holds epoch %d (0-based), summary says best epoch %d (1-based)", m.saved["best"], s.BestEpoch)
-	}
-}
-
 // A source that cannot be repositioned cannot resume a run stopped part way: Fit says so
 // instead of training on batches the stopped run already saw.
 func TestResumeNeedsASeekableSource(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
 	r := newRecipeRun(t, out, DefaultConfig())
 	ctx, cancel := context.WithCancel(context.Background())
-	stop := StepEndFunc("stop", func(s StepLogs) error {
+	stop := train.StepEndFunc("stop", func(s train.StepLogs) error {
 		if s.Step == 1 {
 			cancel()
 		}
 		return nil
 	})
-	if _, err := Fit(ctx, r.m, r.src, r.valid, WithRunDir(out), WithEpochs(2), WithCallbacks(stop)); !errors.Is(err, ErrInterrupted) {
+	if _, err := train.Fit(ctx, r.m, r.src, r.valid, train.WithRunDir(out), train.WithEpochs(2), train.WithCallbacks(stop)); !errors.Is(err, train.ErrInterrupted) {
 		t.Fatalf("want an interruption, got %v", err)
 	}
-	st, err := LoadState(out)
+	st, err := train.LoadState(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := tfgraph.Load(LastDir(out), tfgraph.Options{Device: "cpu"})
+	m, err := tfgraph.Load(train.LastDir(out), tfgraph.Options{Device: "cpu"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	_, err = Fit(context.Background(), m, onlyNext{r.src}, r.valid, WithRunDir(out), WithEpochs(2), WithResume(st))
-	if !errors.Is(err, ErrNotSeekable) {
+	_, err = train.Fit(context.Background(), m, onlyNext{r.src}, r.valid, train.WithRunDir(out), train.WithEpochs(2), train.WithResume(st))
+	if !errors.Is(err, train.ErrNotSeekable) {
 		t.Fatalf("resume with a source that cannot seek: %v", err)
 	}
 }
 
 // onlyNext hides a source's Seek.
-type onlyNext struct{ Source }
+type onlyNext struct{ train.Source }

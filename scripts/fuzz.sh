@@ -34,7 +34,7 @@ targets=(
   "./preprocess FuzzGIFDecoder"       # GIF first frames
   "./preprocess FuzzJPEGDecoder"      # JPEG, with the libjpeg-style chroma upsampling
   "./preprocess FuzzWebPDecoder"      # WebP, incl. the first frame of an animation
-  "./train FuzzReadSoftTargets"       # train --soft-targets CSV files
+  "./recipe FuzzReadSoftTargets"      # train --soft-targets CSV files
   "./arrays FuzzReadNPZ"              # NumPy .npz archives (train/evaluate/predict --data)
 )
 

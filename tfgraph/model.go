@@ -164,6 +164,10 @@ func checkModelDir(dir string, needMeta bool) error {
 // HasMetadata reports whether the model came with emotions.json (always so with Load).
 func (m *Model) HasMetadata() bool { return m.hasMeta }
 
+// Metadata is the export's description (the Meta field), for code that takes a model as an
+// interface (train.Trainable).
+func (m *Model) Metadata() savedmodel.Metadata { return m.Meta }
+
 // Close releases the session.
 func (m *Model) Close() error {
 	if m == nil || m.sm == nil {

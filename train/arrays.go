@@ -280,10 +280,21 @@ func conform(spec savedmodel.Tensor, a arrays.Array) (arrays.Array, error) {
 	return a, arrays.CheckShape(a.Shape, spec.Shape)
 }
 
+// Evaluator is a model EvaluateArrays runs: *tfgraph.Model, or any Trainable.
+type Evaluator interface {
+	ResetMetrics() error
+	EvaluateArrays(b tfgraph.Batch) (tfgraph.Logs, error)
+}
+
+// Predictor is a model PredictArrays runs: *tfgraph.Model is one.
+type Predictor interface {
+	PredictArrays(inputs map[string]arrays.Array) (map[string]arrays.Array, error)
+}
+
 // EvaluateArrays is Keras' model.evaluate on arrays (an ArrayData, or any ValidationData of
 // array batches): the metrics reset, test_step over the data in batches of batchSize rows, and
 // the logs after the last batch. Fit validates a generic model with it.
-func EvaluateArrays(ctx context.Context, m *tfgraph.Model, d ValidationData, batchSize int) (tfgraph.Logs, error) {
+func EvaluateArrays(ctx context.Context, m Evaluator, d ValidationData, batchSize int) (tfgraph.Logs, error) {
 	if err := m.ResetMetrics(); err != nil {
 		return nil, err
 	}
@@ -307,7 +318,7 @@ func EvaluateArrays(ctx context.Context, m *tfgraph.Model, d ValidationData, bat
 
 // PredictArrays is Keras' model.predict on arrays: every output for every row, in batches of
 // batchSize rows.
-func PredictArrays(ctx context.Context, m *tfgraph.Model, d ArrayData, batchSize int) (map[string]arrays.Array, error) {
+func PredictArrays(ctx context.Context, m Predictor, d ArrayData, batchSize int) (map[string]arrays.Array, error) {
 	parts := map[string][]arrays.Array{}
 	for b, err := range d.Batches(ctx, batchSize) {
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/emotions-dev/emotions/arrays"
 	"github.com/emotions-dev/emotions/internal/example"
 	"github.com/emotions-dev/emotions/internal/testutil"
+	"github.com/emotions-dev/emotions/recipe"
 	"github.com/emotions-dev/emotions/tfgraph"
 	"github.com/emotions-dev/emotions/train"
 )
@@ -42,7 +43,7 @@ func tabularRun(t *testing.T) (data, model string) {
 }
 
 // fitArrays trains the tabular model (loaded from model) for 3 epochs into run with the seed
-// recipe's callbacks, from the run's state when resume is given.
+// recipe's callbacks (recipe.DefaultConfig, as the CLI runs it), from the run's state when resume is given.
 func fitArrays(t *testing.T, ctx context.Context, data, model, run string, resume *train.State, extra ...train.Option) (*train.Summary, error) {
 	t.Helper()
 	m, err := tfgraph.Load(model, tfgraph.Options{})
@@ -62,7 +63,7 @@ func fitArrays(t *testing.T, ctx context.Context, data, model, run string, resum
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := train.DefaultConfig()
+	cfg := recipe.DefaultConfig()
 	cfg.Epochs, cfg.BatchSize, cfg.Seed = 3, 32, 5
 	cfg.Callbacks.ReduceLRPatience = 1
 	opts, err := cfg.FitOptions(run, resume != nil, nil)

@@ -23,7 +23,7 @@ import (
 // written, so at most one extra copy of the weights is ever held. Models whose saver cannot be
 // snapshotted are saved directly.
 type checkpointer struct {
-	m *tfgraph.Model
+	m Trainable
 
 	jobs    chan func() error
 	pending int        // queued jobs not yet done
@@ -46,7 +46,7 @@ type checkpointer struct {
 	blocking time.Duration // time the loop spent waiting in save, wait and flush
 }
 
-func newCheckpointer(m *tfgraph.Model) *checkpointer { return &checkpointer{m: m} }
+func newCheckpointer(m Trainable) *checkpointer { return &checkpointer{m: m} }
 
 // changed tells the checkpointer the session's variables changed (a step, a restore): the
 // next save needs a new snapshot, and the old one is freed once its writes are done (while
@@ -246,7 +246,7 @@ func linkModelDir(src, dst string, extra map[string][]byte, durable bool) error 
 
 // sessionModel is the Model callbacks act on: the session, saved through the checkpointer.
 type sessionModel struct {
-	m    *tfgraph.Model
+	m    Trainable
 	ckpt *checkpointer
 }
 
@@ -264,11 +264,11 @@ func (s sessionModel) SetLearningRate(lr float64) error {
 // MetricDirection gives Keras' auto mode a generic model's metric directions from its
 // metadata (what Keras reads from model.metrics); the image classifier's are Keras' built-ins.
 func (s sessionModel) MetricDirection(name string) (Mode, bool) {
-	if !s.m.Generic() {
+	if !s.m.Metadata().Generic() {
 		d, ok := KerasMetricDirections[name]
 		return d, ok
 	}
-	switch s.m.Meta.Monitor[name] {
+	switch s.m.Metadata().Monitor[name] {
 	case "min":
 		return ModeMin, true
 	case "max":

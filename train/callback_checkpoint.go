@@ -25,7 +25,7 @@ type ModelCheckpointConfig struct {
 	Mode         Mode
 	// InitialValueThreshold is the starting "best" value for SaveBestOnly.
 	InitialValueThreshold *float64
-	// Out receives verbose messages and warnings; nil means os.Stderr.
+	// Out receives verbose messages and warnings; nil discards them.
 	Out io.Writer
 }
 

@@ -26,7 +26,7 @@ type EarlyStoppingConfig struct {
 	// ScratchDir receives the best weights when RestoreBestWeights is set
 	// (Keras keeps them in memory). It must survive a resume.
 	ScratchDir string
-	// Out receives verbose messages and warnings; nil means os.Stderr.
+	// Out receives verbose messages and warnings; nil discards them.
 	Out io.Writer
 }
 

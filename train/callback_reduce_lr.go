@@ -22,7 +22,7 @@ type ReduceLROnPlateauConfig struct {
 	MinDelta float64
 	Cooldown int
 	MinLR    float64
-	// Out receives verbose messages and warnings; nil means os.Stderr.
+	// Out receives verbose messages and warnings; nil discards them.
 	Out io.Writer
 }
 

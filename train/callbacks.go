@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 )
 
 // EpochLogs are Keras-style epoch logs: "loss", "accuracy", "val_loss",
@@ -235,15 +234,14 @@ func (cs Callbacks) UnmarshalState(states map[string]json.RawMessage) error {
 	return nil
 }
 
-// printer writes Keras-style verbose messages and warnings.
+// printer writes Keras-style verbose messages and warnings to out, and nowhere without one:
+// a library does not write to a program's terminal unasked.
 type printer struct{ out io.Writer }
 
 func (p printer) printf(format string, args ...any) {
-	out := p.out
-	if out == nil {
-		out = os.Stderr
+	if p.out != nil {
+		fmt.Fprintf(p.out, format+"\n", args...)
 	}
-	fmt.Fprintf(out, format+"\n", args...)
 }
 
 // stateFloat is an optional float64 (Python None when nil) whose JSON form

@@ -2,8 +2,9 @@
 // Source gives, validates after every epoch, and calls callbacks, Keras 3.15.1's among them
 // (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, CSVLogger), ported decision for
 // decision. A run directory keeps the resume state, written in the background while training
-// goes on, so a stopped run continues where it was (WithResume). DatasetSource feeds a
-// preprocessed class-folder dataset; any other data comes in through the Source interface.
+// goes on, so a stopped run continues where it was (WithResume). Fit takes the Trainable
+// interface (*tfgraph.Model implements it) and batches from a Source: ArraySource for named
+// arrays, or a program's own (the recipe package's DatasetSource feeds class folders).
 //
 // The package draws nothing and plots nothing: callbacks do that (the CLI's progress bar and
 // plots are callbacks of its own).
@@ -38,7 +39,7 @@ var errFinished = errors.New("finished")
 // directory, and ErrInterrupted returned) or a loss goes non-finite (ErrNonFinite; last/
 // keeps the previous epoch). It always returns the summary of what ran; with a run directory
 // it also leaves history.json and summary.json.
-func Fit(ctx context.Context, m *tfgraph.Model, src Source, valid ValidationData, opts ...Option) (*Summary, error) {
+func Fit(ctx context.Context, m Trainable, src Source, valid ValidationData, opts ...Option) (*Summary, error) {
 	start := time.Now()
 	f, err := newFit(m, src, valid, opts)
 	if err != nil {
@@ -60,7 +61,7 @@ func Fit(ctx context.Context, m *tfgraph.Model, src Source, valid ValidationData
 // being filled.
 type fit struct {
 	fitOptions
-	m       *tfgraph.Model
+	m       Trainable
 	src     Source
 	valid   ValidationData
 	ckpt    *checkpointer
@@ -71,7 +72,7 @@ type fit struct {
 
 	values, classes int // per image, per label row
 	// generic: the model takes named arrays and its signatures return Keras' own logs
-	// (tfgraph.Model.Generic).
+	// (savedmodel.Metadata.Generic).
 	generic bool
 
 	batches      chan fetched
@@ -89,7 +90,7 @@ type fetched struct {
 }
 
 // newFit checks everything that would fail later, before any step.
-func newFit(m *tfgraph.Model, src Source, valid ValidationData, opts []Option) (*fit, error) {
+func newFit(m Trainable, src Source, valid ValidationData, opts []Option) (*fit, error) {
 	o := defaultFitOptions()
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -97,7 +98,7 @@ func newFit(m *tfgraph.Model, src Source, valid ValidationData, opts []Option) (
 		}
 	}
 	switch {
-	case m == nil:
+	case m == nil, m == (*tfgraph.Model)(nil):
 		return nil, errors.New("fit: no model")
 	case src == nil:
 		return nil, errors.New("fit: no training source")
@@ -121,19 +122,19 @@ func newFit(m *tfgraph.Model, src Source, valid ValidationData, opts []Option) (
 			return nil, fmt.Errorf("fit: %w", err)
 		}
 	}
-	if m.Generic() {
-		for _, l := range m.Meta.Logs {
+	meta := m.Metadata()
+	if meta.Generic() {
+		for _, l := range meta.Logs {
 			if len(l.Shape) != 0 {
 				return nil, fmt.Errorf("fit: the model logs %s of shape %v: only scalar logs are supported "+
 					"(an F1Score or FBetaScore needs average= set to a mode that gives one number)", l.Name, l.Shape)
 			}
 		}
 	}
-	h, w, c := m.InputShape()
 	f := &fit{fitOptions: o, m: m, src: src, valid: valid, ckpt: newCheckpointer(m), steps: steps,
-		values: h * w * c, classes: len(m.Meta.Classes), generic: m.Generic()}
+		values: meta.InputHeight * meta.InputWidth * meta.Channels, classes: len(meta.Classes), generic: meta.Generic()}
 	f.model = sessionModel{m: m, ckpt: f.ckpt}
-	f.summary = &Summary{Settings: o.recipe, Extra: o.settings, Versions: versions(m)}
+	f.summary = &Summary{Recipe: o.recipe, Extra: o.settings, Versions: versions(m)}
 	return f, nil
 }
 
@@ -152,13 +153,13 @@ func (f *fit) begin(ctx context.Context) error {
 			st.Settings = f.settings // where the data is now: a resumed run may have found it moved
 		}
 		if f.recipe != nil {
-			st.Config = f.recipe
+			st.Recipe = f.recipe
 		}
 		if err := f.callbacks.UnmarshalState(st.Callbacks); err != nil {
 			return fmt.Errorf("resume: %w", err)
 		}
 	} else {
-		f.st = &State{Config: f.recipe, Settings: f.settings, StartIterations: &opt.Iterations}
+		f.st = &State{Recipe: f.recipe, Settings: f.settings, StartIterations: &opt.Iterations}
 		if f.learningRate > 0 {
 			if _, err := f.m.SetLearningRate(f.learningRate); err != nil {
 				return fmt.Errorf("set learning rate: %w", err)

@@ -1,10 +1,12 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"math"
+	"time"
 )
 
 // Option configures Fit.
@@ -20,7 +22,7 @@ type fitOptions struct {
 	log          io.Writer
 	validBatch   int
 	settings     map[string]any
-	recipe       *Config
+	recipe       json.RawMessage
 	replicas     int
 }
 
@@ -108,7 +110,7 @@ func WithRunDir(dir string) Option {
 // WithBackup sets when RUN/last is written (default: every epoch).
 func WithBackup(b Backup) Option {
 	return func(o *fitOptions) error {
-		if err := b.validate(); err != nil {
+		if err := b.Validate(); err != nil {
 			return err
 		}
 		o.backup = b
@@ -158,9 +160,18 @@ func WithSettings(s map[string]any) Option {
 	}
 }
 
-// WithRecipe records the recipe the options came from (Config.FitOptions adds it).
-func WithRecipe(c Config) Option {
-	return func(o *fitOptions) error { o.recipe = &c; return nil }
+// WithRecipe records the recipe the options came from (any value encoding/json encodes; the
+// recipe package's Config.FitOptions adds its own) in summary.json and in the resume state
+// (State.Recipe), so that a resumed run can be started with the same recipe.
+func WithRecipe(recipe any) Option {
+	return func(o *fitOptions) error {
+		b, err := json.Marshal(recipe)
+		if err != nil {
+			return fmt.Errorf("recipe: %w", err)
+		}
+		o.recipe = b
+		return nil
+	}
 }
 
 // WithReplicas trains with n towers, one per device, each on 1/n of every batch, the
@@ -176,4 +187,31 @@ func WithReplicas(n int) Option {
 		o.replicas = n
 		return nil
 	}
+}
+
+// Backup is when Fit writes the resume state (RUN/last), as Keras' BackupAndRestore's
+// save_freq: after every EveryEpochs epochs, or when Interval has passed since the last
+// backup, whichever comes first (both zero: every epoch). Fit also writes it when it ends
+// (so a finished run can be extended) and at once when interrupted. The write runs in the
+// background from a snapshot of the variables; the loop waits only for the snapshot.
+type Backup struct {
+	EveryEpochs int           `json:"every_epochs,omitempty"`
+	Interval    time.Duration `json:"interval,omitempty"`
+}
+
+// Validate reports a negative setting.
+func (b Backup) Validate() error {
+	if b.EveryEpochs < 0 || b.Interval < 0 {
+		return fmt.Errorf("backup every %d epochs / %v: want >= 0", b.EveryEpochs, b.Interval)
+	}
+	return nil
+}
+
+// due reports whether an epoch end, epochs epochs and elapsed time after the last backup,
+// should write one.
+func (b Backup) due(epochs int, elapsed time.Duration) bool {
+	if b.EveryEpochs == 0 && b.Interval == 0 {
+		return true
+	}
+	return (b.EveryEpochs > 0 && epochs >= b.EveryEpochs) || (b.Interval > 0 && elapsed >= b.Interval)
 }

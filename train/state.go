@@ -16,8 +16,8 @@ const stateFile = "train_state.json"
 // writes it into RUN/last/ with the variables it belongs to; LoadState reads it back, and
 // WithResume hands it to Fit with a model loaded from RUN/last.
 type State struct {
-	// Config is the recipe the run was started with, when it was given (WithRecipe).
-	Config *Config `json:"config,omitempty"`
+	// Recipe is the recipe the run was started with, when it was given (WithRecipe).
+	Recipe json.RawMessage `json:"config,omitempty"`
 	// Settings are the caller's own facts about the run (WithSettings), e.g. its data folders.
 	Settings   map[string]any `json:"settings,omitempty"`
 	Epoch      int            `json:"epoch"`       // 0-based epoch in progress

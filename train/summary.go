@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/emotions-dev/emotions/classify"
 	"github.com/emotions-dev/emotions/internal/atomicfs"
 	"github.com/emotions-dev/emotions/tfgraph"
 )
@@ -13,8 +12,8 @@ import (
 // Summary is RUN/summary.json: what ran, how it ended, where the best model is and where
 // the time went.
 type Summary struct {
-	// Settings is the recipe (WithRecipe), if one was given.
-	Settings *Config `json:"settings,omitempty"`
+	// Recipe is the recipe (WithRecipe), if one was given.
+	Recipe json.RawMessage `json:"settings,omitempty"`
 	// Extra are the caller's settings (WithSettings): the CLI records its data folders.
 	Extra           map[string]any    `json:"data,omitempty"`
 	EpochsRun       int               `json:"epochs_run"`
@@ -28,9 +27,6 @@ type Summary struct {
 	Best            string            `json:"best_model,omitempty"`
 	Versions        map[string]string `json:"versions"`
 	Timing          Timing            `json:"timing"`
-	// Test is the evaluation of the best model on a test set, when the caller ran one
-	// (`emotions train --test`).
-	Test *classify.Report `json:"test,omitempty"`
 }
 
 // Timing is where a run's wall time went. Fit fills the training phases; the caller fills
@@ -100,12 +96,13 @@ func finite(v float64) *float64 {
 	return &v
 }
 
-func versions(m *tfgraph.Model) map[string]string {
+func versions(m Trainable) map[string]string {
+	meta := m.Metadata()
 	return map[string]string{
 		"tensorflow":        tfgraph.Version(),
-		"export_tensorflow": m.Meta.TFVersion,
-		"keras":             m.Meta.KerasVersion,
-		"backbone":          m.Meta.Backbone,
+		"export_tensorflow": meta.TFVersion,
+		"keras":             meta.KerasVersion,
+		"backbone":          meta.Backbone,
 		"train_signature":   m.TrainSignature(),
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/emotions-dev/emotions/arrays"
 	"github.com/emotions-dev/emotions/internal/termui"
+	"github.com/emotions-dev/emotions/recipe"
 	"github.com/emotions-dev/emotions/savedmodel"
 	"github.com/emotions-dev/emotions/tfgraph"
 	"github.com/emotions-dev/emotions/train"
@@ -76,12 +77,12 @@ func runTrainArrays(c *cli.Context, model *tfgraph.Model, spec trainPaths, resum
 	}
 	trainRows, _ := trainData.Rows()
 	validRows, _ := validData.Rows()
-	settings := train.RecordDataPaths(spec.out, map[string]string{"train": spec.train, "valid": spec.valid})
+	settings := recipe.RecordDataPaths(spec.out, map[string]string{"train": spec.train, "valid": spec.valid})
 	settings["model"], settings["train_rows"], settings["valid_rows"] = spec.model, trainRows, validRows
 	if resume != nil {
 		settings["model"] = resume.Settings["model"]
 		opts = append(opts, train.WithResume(resume))
-		if err := train.CheckResumedData(resume, "train", spec.train, trainRows); err != nil {
+		if err := recipe.CheckResumedData(resume, "train", spec.train, trainRows); err != nil {
 			return err
 		}
 	}

@@ -18,12 +18,13 @@ import (
 	"github.com/emotions-dev/emotions/internal/termui"
 	"github.com/emotions-dev/emotions/plots"
 	"github.com/emotions-dev/emotions/preprocess"
+	"github.com/emotions-dev/emotions/recipe"
 	"github.com/emotions-dev/emotions/tfgraph"
 	"github.com/emotions-dev/emotions/train"
 )
 
 func trainCommand() *cli.Command {
-	d := train.DefaultConfig()
+	d := recipe.DefaultConfig()
 	return &cli.Command{
 		Name:  "train",
 		Usage: "train a model on class folders with the seed's recipe and Keras' callbacks",
@@ -94,9 +95,9 @@ func runTrain(c *cli.Context) error {
 	if model.Generic() {
 		return runTrainArrays(c, model, spec, resume, loadModel)
 	}
-	var soft *train.SoftTargets // read before the hours of preprocessing and training
+	var soft *recipe.SoftTargets // read before the hours of preprocessing and training
 	if spec.cfg.SoftTargets != "" {
-		if soft, err = train.ReadSoftTargets(spec.cfg.SoftTargets, model.Meta.Classes); err != nil {
+		if soft, err = recipe.ReadSoftTargets(spec.cfg.SoftTargets, model.Meta.Classes); err != nil {
 			return err
 		}
 	}
@@ -117,11 +118,11 @@ func runTrain(c *cli.Context) error {
 	in := preprocess.InputOf(model.Meta)
 	data := spec.cfg.Data()
 	data.Targets = targets
-	src, err := train.NewDatasetSource(trainSet, in, len(model.Meta.Classes), data)
+	src, err := recipe.NewDatasetSource(trainSet, in, len(model.Meta.Classes), data)
 	if err != nil {
 		return err
 	}
-	valid, err := train.DatasetValidation(validSet, in, len(model.Meta.Classes))
+	valid, err := recipe.DatasetValidation(validSet, in, len(model.Meta.Classes))
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	opts = append(opts, train.WithReplicas(replicas))
-	settings := train.RecordDataPaths(spec.out, map[string]string{"train": spec.train, "valid": spec.valid})
+	settings := recipe.RecordDataPaths(spec.out, map[string]string{"train": spec.train, "valid": spec.valid})
 	settings["model"], settings["train_images"], settings["valid_images"] = spec.model, len(trainSet.Labels), len(validSet.Labels)
 	var history []train.EpochRecord
 	if resume != nil {
@@ -172,16 +173,17 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	summary.Timing.LoadModelS, summary.Timing.PreprocessS = loadModel.Seconds(), preprocessing.Seconds()
+	run := recipe.Summary{Summary: summary}
 	if spec.test != "" {
-		if summary.Test, err = testBest(c, model, cl, summary, spec.test, filepath.Join(spec.out, confusionFile)); err != nil {
+		if run.Test, err = testBest(c, model, cl, summary, spec.test, filepath.Join(spec.out, confusionFile)); err != nil {
 			return err
 		}
 	}
-	if err := train.WriteSummary(spec.out, summary); err != nil {
+	if err := recipe.WriteSummary(spec.out, run); err != nil {
 		return err
 	}
 	if c.Bool("json") {
-		return printJSON(summary)
+		return printJSON(run)
 	}
 	how := summary.StopReason
 	if !strings.HasPrefix(how, "completed") {
@@ -192,9 +194,9 @@ func runTrain(c *cli.Context) error {
 		fmt.Printf(" (val_loss %.4f, val_accuracy %.4f)", *summary.BestValLoss, *summary.BestValAccuracy)
 	}
 	fmt.Printf("\nbest model: %s\nplots: %s, %s\n", summary.Best, filepath.Join(spec.out, plots.LossFile), filepath.Join(spec.out, plots.AccuracyFile))
-	if summary.Test != nil {
-		fmt.Printf("test: accuracy %.4f (95%% CI %.4f-%.4f) on %d images (%s); confusion matrix: %s (%s)\n", summary.Test.Accuracy,
-			summary.Test.AccuracyCI95[0], summary.Test.AccuracyCI95[1], summary.Test.N, spec.test, filepath.Join(spec.out, confusionFile), plots.ConfusionPanels)
+	if t := run.Test; t != nil {
+		fmt.Printf("test: accuracy %.4f (95%% CI %.4f-%.4f) on %d images (%s); confusion matrix: %s (%s)\n", t.Accuracy,
+			t.AccuracyCI95[0], t.AccuracyCI95[1], t.N, spec.test, filepath.Join(spec.out, confusionFile), plots.ConfusionPanels)
 	}
 	return nil
 }
@@ -217,10 +219,10 @@ func loadTrainingData(c *cli.Context, cl *classify.Classifier, spec trainPaths, 
 	if len(validSet.Labels) == 0 {
 		return nil, nil, fmt.Errorf("%s: no usable validation image of any of the classes %s", spec.valid, strings.Join(classes, ", "))
 	}
-	if err := train.CheckResumedData(resume, "train", spec.train, len(trainSet.Labels)); err != nil {
+	if err := recipe.CheckResumedData(resume, "train", spec.train, len(trainSet.Labels)); err != nil {
 		return nil, nil, err
 	}
-	if err := train.CheckResumedData(resume, "valid", spec.valid, len(validSet.Labels)); err != nil {
+	if err := recipe.CheckResumedData(resume, "valid", spec.valid, len(validSet.Labels)); err != nil {
 		return nil, nil, err
 	}
 	return trainSet, validSet, nil
@@ -259,7 +261,7 @@ const confusionFile = "confusion.png"
 
 type trainPaths struct {
 	train, valid, model, out, test string
-	cfg                            train.Config
+	cfg                            recipe.Config
 }
 
 // trainSpec reads the flags, or, with --resume, the interrupted run's own settings (flags
@@ -270,16 +272,20 @@ func trainSpec(c *cli.Context) (trainPaths, *train.State, error) {
 		if err != nil {
 			return trainPaths{}, nil, err
 		}
-		if st.Config == nil {
+		cfg, err := recipe.FromState(st)
+		if errors.Is(err, recipe.ErrNoRecipe) {
 			return trainPaths{}, nil, usageError("resume %s: the run records no recipe (it was not started by `emotions train`): resume it from the program that started it", dir)
 		}
-		p := trainPaths{out: dir, model: train.LastDir(dir), cfg: *st.Config, test: c.String("test")}
+		if err != nil {
+			return trainPaths{}, nil, fmt.Errorf("resume %s: %w", dir, err)
+		}
+		p := trainPaths{out: dir, model: train.LastDir(dir), cfg: cfg, test: c.String("test")}
 		given := givenDataPaths(c)
 		for _, d := range []struct {
 			key string
 			to  *string
 		}{{"train", &p.train}, {"valid", &p.valid}} {
-			if *d.to, err = train.ResumeDataPath(dir, d.key, given[d.key], st.Settings); err != nil {
+			if *d.to, err = recipe.ResumeDataPath(dir, d.key, given[d.key], st.Settings); err != nil {
 				return p, nil, usageError("%v (--data DIR, or --train and --valid, say where it is)", err)
 			}
 		}
@@ -313,7 +319,7 @@ func trainSpec(c *cli.Context) (trainPaths, *train.State, error) {
 			return p, nil, usageError("data directory %s does not exist (DATA needs train/ and valid/ class folders; a model of any inputs takes --train x.npz --valid y.npz)", dir)
 		}
 	}
-	cfg := train.DefaultConfig()
+	cfg := recipe.DefaultConfig()
 	cfg.Epochs, cfg.BatchSize, cfg.StepsPerEpoch = c.Int("epochs"), c.Int("batch-size"), c.Int("steps-per-epoch")
 	cfg.Remainder, cfg.Seed, cfg.NoShuffle = c.Bool("remainder"), c.Uint64("seed"), c.Bool("no-shuffle")
 	if c.Bool("augment") {
@@ -377,7 +383,7 @@ func givenDataPaths(c *cli.Context) map[string]string {
 }
 
 // softTargetRows matches soft targets (nil: none) to the training set's files.
-func softTargetRows(t *train.SoftTargets, root string, trainSet *preprocess.Dataset) ([][]float32, error) {
+func softTargetRows(t *recipe.SoftTargets, root string, trainSet *preprocess.Dataset) ([][]float32, error) {
 	if t == nil {
 		return nil, nil
 	}
@@ -400,6 +406,10 @@ func trainReplicas(c *cli.Context, m *tfgraph.Model) (int, error) {
 	if n := c.Int("replicas"); n != 0 {
 		if n < 0 {
 			return 0, usageError("--replicas %d: want 1 or more (0: every GPU)", n)
+		}
+		if n > 1 && !slices.Contains(m.ReplicaCounts(), n) {
+			return 0, usageError("--replicas %d: %s has no %d-tower step (it has %v): export it with `emotions new-model --replicas %d`",
+				n, m.Dir, n, m.ReplicaCounts(), n)
 		}
 		return n, nil
 	}

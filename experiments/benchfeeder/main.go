@@ -1,5 +1,5 @@
 // Command benchfeeder measures the training batch feeder alone: the decode cache's crops of
-// faces4 train turned into normalised (and augmented) float batches by train.DatasetSource,
+// faces4 train turned into normalised (and augmented) float batches by recipe.DatasetSource,
 // as fast as it can, with no TensorFlow step. A GPU eats InceptionResNetV2 80x80 batches at
 // thousands of images a second, so the host must at least keep up with that. Its last output
 // line is one JSON object.
@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/emotions-dev/emotions/preprocess"
+	"github.com/emotions-dev/emotions/recipe"
 	"github.com/emotions-dev/emotions/savedmodel"
-	"github.com/emotions-dev/emotions/train"
 )
 
 func main() {
@@ -58,7 +58,7 @@ func run(data string, each time.Duration) error {
 		name string
 		aug  *preprocess.Augment
 	}{{"plain", nil}, {"augmented", &aug}} {
-		src, err := train.NewDatasetSource(d, in, len(meta.Classes), train.DataConfig{BatchSize: 64, Seed: 1, Augment: c.aug})
+		src, err := recipe.NewDatasetSource(d, in, len(meta.Classes), recipe.DataConfig{BatchSize: 64, Seed: 1, Augment: c.aug})
 		if err != nil {
 			return err
 		}
