@@ -30,7 +30,9 @@ type lineModel struct {
 func newLineModel() *lineModel { return &lineModel{lr: 0.3, calls: map[string]int{}} }
 
 func (m *lineModel) Metadata() savedmodel.Metadata {
-	t := func(name string) savedmodel.Tensor { return savedmodel.Tensor{Name: name, DType: "float32", Shape: []int64{-1, 1}} }
+	t := func(name string) savedmodel.Tensor {
+		return savedmodel.Tensor{Name: name, DType: "float32", Shape: []int64{-1, 1}}
+	}
 	return savedmodel.Metadata{Kind: savedmodel.KindGeneric, Inputs: []savedmodel.Tensor{t("x")},
 		Outputs: []savedmodel.Tensor{t("y")}, Targets: []savedmodel.Tensor{t("y")},
 		Logs: []savedmodel.Log{{Name: "loss"}, {Name: "mae"}}, Monitor: map[string]string{"loss": "min", "mae": "min"}}
