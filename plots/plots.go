@@ -12,7 +12,9 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"unicode"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -265,8 +267,8 @@ func savePNG(p *plot.Plot, path string, w, h vg.Length) error {
 
 // Files of a run directory that History writes.
 const (
-	LossFile     = "loss.png"
-	AccuracyFile = "accuracy.png"
+	LossFile     = "loss.png"     // PlotFile("loss")
+	AccuracyFile = "accuracy.png" // PlotFile("accuracy")
 )
 
 // History is a training callback redrawing dir/loss.png and dir/accuracy.png after every
@@ -275,16 +277,40 @@ const (
 // epoch wins when epochs end faster than plots are drawn); OnTrainEnd and Close wait for the
 // last drawing and report a failure.
 func History(dir string, before []train.EpochRecord) *HistoryPlots {
-	h := &HistoryPlots{dir: dir, history: slices.Clone(before), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return HistoryOf(dir, before, "loss", "accuracy")
+}
+
+// HistoryOf is History for any logs: dir/PlotFile(metric) for each metric, with its val_ twin
+// (a model of any outputs draws its loss, each output's loss and each compiled metric).
+func HistoryOf(dir string, before []train.EpochRecord, metrics ...string) *HistoryPlots {
+	h := &HistoryPlots{dir: dir, metrics: slices.Clone(metrics), history: slices.Clone(before),
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go h.draw()
 	return h
 }
 
+// PlotFile is the file HistoryOf draws metric into: its name with anything but letters,
+// digits, '_', '-' and '.' replaced, so that no log name leaves the run directory.
+func PlotFile(metric string) string {
+	safe := []rune(metric)
+	for i, r := range safe {
+		if !(r == '_' || r == '-' || r == '.' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			safe[i] = '_'
+		}
+	}
+	name := string(safe)
+	if name == "" || strings.Trim(name, ".") == "" {
+		name = "_" + name
+	}
+	return name + ".png"
+}
+
 // HistoryPlots is the callback History returns.
 type HistoryPlots struct {
-	dir  string
-	wake chan struct{}
-	done chan struct{}
+	dir     string
+	metrics []string
+	wake    chan struct{}
+	done    chan struct{}
 
 	mu      sync.Mutex
 	history []train.EpochRecord
@@ -332,9 +358,11 @@ func (h *HistoryPlots) draw() {
 		h.mu.Lock()
 		history := slices.Clone(h.history)
 		h.mu.Unlock()
-		err := PlotHistory(filepath.Join(h.dir, LossFile), history, "loss", "Train history: loss")
-		if err == nil {
-			err = PlotHistory(filepath.Join(h.dir, AccuracyFile), history, "accuracy", "Train history: accuracy")
+		var err error
+		for _, m := range h.metrics {
+			if err = PlotHistory(filepath.Join(h.dir, PlotFile(m)), history, m, "Train history: "+m); err != nil {
+				break
+			}
 		}
 		if err != nil {
 			h.mu.Lock()

@@ -101,3 +101,38 @@ func TestConfusionColoursDarkenWithCounts(t *testing.T) {
 		t.Error("no light text in the darkest cell")
 	}
 }
+
+// HistoryOf draws any model's logs, one file per log, and no log name writes outside the run
+// directory.
+func TestHistoryOfAnyLogs(t *testing.T) {
+	dir := t.TempDir()
+	metrics := []string{"loss", "label_loss", "score_mae", "../escape", ""}
+	h := HistoryOf(dir, nil, metrics...)
+	for epoch := range 3 {
+		logs := train.EpochLogs{}
+		for _, m := range metrics {
+			logs[m], logs["val_"+m] = 1/float64(epoch+1), 1.1/float64(epoch+1)
+		}
+		if err := h.OnEpochEnd(epoch, logs, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range metrics {
+		f := PlotFile(m)
+		if filepath.Base(f) != f || f == ".png" {
+			t.Errorf("PlotFile(%q) = %q: not a plain file name", m, f)
+		}
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() < 1000 {
+			t.Errorf("%s for %q: %v", f, m, err)
+		}
+	}
+	if PlotFile("loss") != LossFile || PlotFile("accuracy") != AccuracyFile {
+		t.Errorf("PlotFile disagrees with History's files")
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 1 {
+		t.Errorf("something was written beside the run directory: %v", entries)
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/emotions-dev/emotions/arrays"
 	"github.com/emotions-dev/emotions/internal/termui"
+	"github.com/emotions-dev/emotions/plots"
 	"github.com/emotions-dev/emotions/recipe"
 	"github.com/emotions-dev/emotions/savedmodel"
 	"github.com/emotions-dev/emotions/tfgraph"
@@ -79,14 +80,22 @@ func runTrainArrays(c *cli.Context, model *tfgraph.Model, spec trainPaths, resum
 	validRows, _ := validData.Rows()
 	settings := recipe.RecordDataPaths(spec.out, map[string]string{"train": spec.train, "valid": spec.valid})
 	settings["model"], settings["train_rows"], settings["valid_rows"] = spec.model, trainRows, validRows
+	var history []train.EpochRecord
 	if resume != nil {
 		settings["model"] = resume.Settings["model"]
+		history = resume.History
 		opts = append(opts, train.WithResume(resume))
 		if err := recipe.CheckResumedData(resume, "train", spec.train, trainRows); err != nil {
 			return err
 		}
 	}
-	opts = append(opts, train.WithSettings(settings))
+	var logs []string
+	for _, l := range model.Meta.Logs {
+		logs = append(logs, l.Name)
+	}
+	curves := plots.HistoryOf(spec.out, history, logs...)
+	defer curves.Close() // an interrupted or failed run still gets the plots of its epochs
+	opts = append(opts, train.WithSettings(settings), train.WithCallbacks(curves))
 	if bar := termui.EpochBar(os.Stderr, spec.cfg.Epochs); bar != nil {
 		opts = append(opts, train.WithCallbacks(bar))
 	}
@@ -110,7 +119,11 @@ func runTrainArrays(c *cli.Context, model *tfgraph.Model, spec trainPaths, resum
 	if summary.BestValLoss != nil {
 		fmt.Printf(" (val_loss %.4f)", *summary.BestValLoss)
 	}
-	fmt.Printf("\nbest model: %s\nhistory: %s\n", summary.Best, train.Layout(spec.out).CSV())
+	files := make([]string, len(logs))
+	for i, l := range logs {
+		files[i] = filepath.Join(spec.out, plots.PlotFile(l))
+	}
+	fmt.Printf("\nbest model: %s\nhistory: %s\nplots: %s\n", summary.Best, train.Layout(spec.out).CSV(), strings.Join(files, ", "))
 	return nil
 }
 

@@ -44,6 +44,11 @@ func TestOwnKerasModelThroughTheCLI(t *testing.T) {
 	if out, stderr, code := emotions(t, "train", "--resume", run, "--epochs", "3"); code != 0 || !strings.Contains(out, "Epoch 3/3") {
 		t.Fatalf("train --resume exited %d:\n%s\n%s", code, out, stderr)
 	}
+	for _, f := range []string{"loss.png", "flag_auc.png", "topic_accuracy.png"} { // a curve per log, val_ beside
+		if st, err := os.Stat(filepath.Join(run, f)); err != nil || st.Size() < 1000 {
+			t.Errorf("train drew no %s: %v", f, err)
+		}
+	}
 
 	if _, err := example.KerasFit(work, modelPy); err != nil {
 		t.Fatal(err)
