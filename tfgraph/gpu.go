@@ -181,26 +181,26 @@ func (g GPUSupport) driverNote() string {
 	return "; no NVIDIA driver (" + g.DriverError + ")"
 }
 
-// NoGPUError is the --device gpu error when TensorFlow lists no GPU among devices: what the
+// NoGPUError is the error of Options.Device "gpu" when TensorFlow lists no GPU among devices: what the
 // linked library and the driver are, and what to do about it.
 func (g GPUSupport) NoGPUError(devices []string) error {
 	seen := "TensorFlow sees no GPU (devices: " + strings.Join(devices, ", ") + ")"
 	switch {
 	case !g.CUDABuild:
-		hint := "on an NVIDIA machine, build with `make setup build TF_PACKAGE='tensorflow[and-cuda]==2.18.1'` or Dockerfile.gpu"
+		hint := "on an NVIDIA machine, link TensorFlow's CUDA build (the tensorflow[and-cuda]==2.18.1 wheel; README, GPU) or use Dockerfile.gpu"
 		if g.DriverCUDA != "" {
 			hint = "this machine has an NVIDIA driver (CUDA " + g.DriverCUDA +
-				"): build with `rm -rf .venv .tflib && make setup build TF_PACKAGE='tensorflow[and-cuda]==2.18.1'`"
+				"): link TensorFlow's CUDA build instead (the tensorflow[and-cuda]==2.18.1 wheel; README, GPU)"
 		}
-		return fmt.Errorf("--device gpu: %s: this build links a TensorFlow without CUDA support (%s); %s, or use --device cpu",
+		return fmt.Errorf("device gpu: %s: this build links a TensorFlow without CUDA support (%s); %s, or run on the CPU",
 			seen, g.Library, hint)
 	case g.DriverCUDA == "":
-		return fmt.Errorf("--device gpu: %s: TensorFlow is built with CUDA %s but the NVIDIA driver is not installed (%s); "+
-			"install the driver (nvidia-smi must list the GPU), or use --device cpu", seen, g.CUDAVersion, g.DriverError)
+		return fmt.Errorf("device gpu: %s: TensorFlow is built with CUDA %s but the NVIDIA driver is not installed (%s); "+
+			"install the driver (nvidia-smi must list the GPU), or run on the CPU", seen, g.CUDAVersion, g.DriverError)
 	default:
-		return fmt.Errorf("--device gpu: %s although the NVIDIA driver (CUDA %s) is loaded and TensorFlow is built with CUDA %s: "+
-			"check nvidia-smi, CUDA_VISIBLE_DEVICES and --gpu-devices, a driver older than the CUDA TensorFlow needs, "+
-			"and TensorFlow's log lines above (cuInit, device errors); or use --device cpu", seen, g.DriverCUDA, g.CUDAVersion)
+		return fmt.Errorf("device gpu: %s although the NVIDIA driver (CUDA %s) is loaded and TensorFlow is built with CUDA %s: "+
+			"check nvidia-smi, CUDA_VISIBLE_DEVICES and the visible devices asked for (Options.VisibleDevices), a driver older than the CUDA TensorFlow needs, "+
+			"and TensorFlow's log lines above (cuInit, device errors); or run on the CPU", seen, g.DriverCUDA, g.CUDAVersion)
 	}
 }
 

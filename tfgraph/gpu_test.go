@@ -109,13 +109,13 @@ func TestNoGPUError(t *testing.T) {
 	}{
 		{GPUSupport{Library: "/v/tensorflow/libtensorflow_cc.so.2", DriverError: "libcuda.so.1: cannot open"},
 			[]string{"sees no GPU (devices: /device:CPU:0 (CPU))", "without CUDA support (/v/tensorflow/libtensorflow_cc.so.2)",
-				"TF_PACKAGE='tensorflow[and-cuda]==2.18.1'", "Dockerfile.gpu", "--device cpu"}},
+				"tensorflow[and-cuda]==2.18.1", "Dockerfile.gpu", "run on the CPU"}},
 		{GPUSupport{DriverCUDA: "12.4"},
-			[]string{"without CUDA support", "this machine has an NVIDIA driver (CUDA 12.4)", "rm -rf .venv .tflib"}},
+			[]string{"without CUDA support", "this machine has an NVIDIA driver (CUDA 12.4)", "link TensorFlow's CUDA build instead"}},
 		{GPUSupport{CUDABuild: true, CUDAVersion: "12.5.1", DriverError: "libcuda.so.1: cannot open shared object file"},
 			[]string{"built with CUDA 12.5.1", "NVIDIA driver is not installed (libcuda.so.1: cannot open shared object file)", "nvidia-smi"}},
 		{GPUSupport{CUDABuild: true, CUDAVersion: "12.5.1", DriverCUDA: "12.2"},
-			[]string{"NVIDIA driver (CUDA 12.2) is loaded", "built with CUDA 12.5.1", "CUDA_VISIBLE_DEVICES", "--gpu-devices"}},
+			[]string{"NVIDIA driver (CUDA 12.2) is loaded", "built with CUDA 12.5.1", "CUDA_VISIBLE_DEVICES", "Options.VisibleDevices"}},
 	}
 	for _, c := range cases {
 		msg := c.g.NoGPUError(devices).Error()
