@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
 
@@ -259,40 +258,7 @@ func ArrayTensor(spec savedmodel.Tensor, a arrays.Array) (*tf.Tensor, error) {
 	if a.DType == arrays.String {
 		return StringTensor(a.Values.([]string), a.Shape...)
 	}
-	return tf.ReadTensor(dt, a.Shape, bytes.NewReader(rawBytes(a)))
-}
-
-// rawBytes views a numeric array's values as bytes (little-endian, as the host and
-// TensorFlow's tensors are).
-func rawBytes(a arrays.Array) []byte {
-	n := a.Len() * a.DType.Size()
-	if n == 0 {
-		return nil
-	}
-	var p unsafe.Pointer
-	switch v := a.Values.(type) {
-	case []float32:
-		p = unsafe.Pointer(&v[0])
-	case []float64:
-		p = unsafe.Pointer(&v[0])
-	case []int8:
-		p = unsafe.Pointer(&v[0])
-	case []int16:
-		p = unsafe.Pointer(&v[0])
-	case []int32:
-		p = unsafe.Pointer(&v[0])
-	case []int64:
-		p = unsafe.Pointer(&v[0])
-	case []uint8:
-		p = unsafe.Pointer(&v[0])
-	case []uint16:
-		p = unsafe.Pointer(&v[0])
-	case []bool:
-		p = unsafe.Pointer(&v[0])
-	default:
-		return nil
-	}
-	return unsafe.Slice((*byte)(p), n)
+	return tf.ReadTensor(dt, a.Shape, bytes.NewReader(arrays.Bytes(a)))
 }
 
 // ToArray copies a tensor into an Array of its dtype and shape.
@@ -309,30 +275,12 @@ func ToArray(t *tf.Tensor) (arrays.Array, error) {
 		}
 		return arrays.Array{DType: dt, Shape: shape, Values: s}, nil
 	}
-	n := int(arrays.Elements(shape))
-	a := arrays.Array{DType: dt, Shape: shape}
-	switch dt {
-	case arrays.Float32:
-		a.Values = make([]float32, n)
-	case arrays.Float64:
-		a.Values = make([]float64, n)
-	case arrays.Int8:
-		a.Values = make([]int8, n)
-	case arrays.Int16:
-		a.Values = make([]int16, n)
-	case arrays.Int32:
-		a.Values = make([]int32, n)
-	case arrays.Int64:
-		a.Values = make([]int64, n)
-	case arrays.Uint8:
-		a.Values = make([]uint8, n)
-	case arrays.Float16, arrays.BFloat16, arrays.Uint16:
-		a.Values = make([]uint16, n)
-	case arrays.Bool:
-		a.Values = make([]bool, n)
+	a, err := arrays.Zeros(dt, shape)
+	if err != nil {
+		return arrays.Array{}, err
 	}
-	if n > 0 {
-		if _, err := t.WriteContentsTo(bytes.NewBuffer(rawBytes(a)[:0])); err != nil {
+	if b := arrays.Bytes(a); len(b) > 0 {
+		if _, err := t.WriteContentsTo(bytes.NewBuffer(b[:0])); err != nil {
 			return arrays.Array{}, err
 		}
 	}
