@@ -223,13 +223,6 @@ func (m *Model) arrayFeeds(groups map[string]map[string]arrays.Array, specs ...[
 	return feeds, rows, nil
 }
 
-// tfDTypes maps NumPy names onto TensorFlow's dtypes.
-var tfDTypes = map[arrays.DType]tf.DataType{
-	arrays.Float16: tf.Half, arrays.BFloat16: tf.Bfloat16, arrays.Float32: tf.Float, arrays.Float64: tf.Double,
-	arrays.Int8: tf.Int8, arrays.Int16: tf.Int16, arrays.Int32: tf.Int32, arrays.Int64: tf.Int64,
-	arrays.Uint8: tf.Uint8, arrays.Uint16: tf.Uint16, arrays.Bool: tf.Bool, arrays.String: tf.String,
-}
-
 // ArrayTensor makes the tensor SPEC declares from a: the same dtype (a float32 array also
 // feeds a float16 or bfloat16 tensor, rounded to nearest even, since Go has no half type),
 // the same rank, every fixed dimension equal. Its error says what was expected and what came.
@@ -251,7 +244,7 @@ func ArrayTensor(spec savedmodel.Tensor, a arrays.Array) (*tf.Tensor, error) {
 	if err := arrays.CheckShape(a.Shape, spec.Shape); err != nil {
 		return nil, err
 	}
-	dt, ok := tfDTypes[a.DType]
+	dt, ok := DataTypeOf(string(a.DType))
 	if !ok {
 		return nil, fmt.Errorf("dtype %s has no TensorFlow tensor", a.DType)
 	}
@@ -263,10 +256,8 @@ func ArrayTensor(spec savedmodel.Tensor, a arrays.Array) (*tf.Tensor, error) {
 
 // ToArray copies a tensor into an Array of its dtype and shape.
 func ToArray(t *tf.Tensor) (arrays.Array, error) {
-	dt := arrays.DType(dtypeName(t.DataType())) // dtypeName gives NumPy's names
-	if _, ok := tfDTypes[dt]; !ok {
-		return arrays.Array{}, fmt.Errorf("dtype %s has no array type", dtypeName(t.DataType()))
-	}
+	// dtypeName's names are arrays' DTypes; Zeros refuses those arrays has no type for (uint32).
+	dt := arrays.DType(dtypeName(t.DataType()))
 	shape := t.Shape()
 	if dt == arrays.String {
 		s, err := Strings(t)
