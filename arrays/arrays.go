@@ -6,6 +6,8 @@ package arrays
 import (
 	"fmt"
 	"math"
+	"slices"
+	"unsafe"
 )
 
 // DType names an element type the NumPy way ("float32", "int64", ...).
@@ -129,7 +131,7 @@ func (a Array) Len() int {
 // Check reports an Array whose Values are not of DType's slice type or do not fill Shape.
 func (a Array) Check() error {
 	if want := goType(a.DType); want == "" {
-		return fmt.Errorf("dtype %q is not one of float16, bfloat16, float32, float64, int8, int16, int32, int64, uint8, uint16, bool, string", a.DType)
+		return unknownDType(a.DType)
 	} else if got := fmt.Sprintf("%T", a.Values); got != want {
 		return fmt.Errorf("dtype %s holds %s, not %s", a.DType, want, got)
 	}
@@ -143,30 +145,102 @@ func (a Array) Check() error {
 	return nil
 }
 
-func goType(d DType) string {
+func unknownDType(d DType) error {
+	return fmt.Errorf("dtype %q is not one of float16, bfloat16, float32, float64, int8, int16, int32, int64, uint8, uint16, bool, string", d)
+}
+
+// makeValues is n zero elements of d's slice type, nil for an unknown dtype: the one place
+// that maps a DType onto its Go type, so that Zeros, Check and the .npz reader cannot
+// disagree on it.
+func makeValues(d DType, n int) any {
 	switch d {
 	case Float16, BFloat16, Uint16:
-		return "[]uint16"
+		return make([]uint16, n)
 	case Float32:
-		return "[]float32"
+		return make([]float32, n)
 	case Float64:
-		return "[]float64"
+		return make([]float64, n)
 	case Int8:
-		return "[]int8"
+		return make([]int8, n)
 	case Int16:
-		return "[]int16"
+		return make([]int16, n)
 	case Int32:
-		return "[]int32"
+		return make([]int32, n)
 	case Int64:
-		return "[]int64"
+		return make([]int64, n)
 	case Uint8:
-		return "[]uint8"
+		return make([]uint8, n)
 	case Bool:
-		return "[]bool"
+		return make([]bool, n)
 	case String:
-		return "[]string"
+		return make([]string, n)
+	}
+	return nil
+}
+
+// goType is the name of d's slice type ("[]float32"), "" for an unknown dtype.
+func goType(d DType) string {
+	if v := makeValues(d, 0); v != nil {
+		return fmt.Sprintf("%T", v)
 	}
 	return ""
+}
+
+// Zeros is a new Array of dtype dt and shape (none: a scalar) holding zeros (false, ""): an
+// array for a reader to fill, such as a TensorFlow tensor's copy through Bytes. It is an error
+// for a dtype other than the constants above, and for a negative dimension or a shape of more
+// elements than an int counts.
+func Zeros(dt DType, shape []int64) (Array, error) {
+	n := Elements(shape)
+	if n < 0 || n > math.MaxInt {
+		return Array{}, fmt.Errorf("shape %v: a negative dimension or too many elements", shape)
+	}
+	v := makeValues(dt, int(n))
+	if v == nil {
+		return Array{}, unknownDType(dt)
+	}
+	return Array{DType: dt, Shape: slices.Clone(shape), Values: v}, nil
+}
+
+// Bytes is the memory of a numeric array's values, shared rather than copied, in the host's
+// byte order (little-endian, as on every platform TensorFlow's C library is built for): how
+// values reach a TensorFlow tensor, or come back from one, without a copy element by
+// element. Writing to it writes the array; a bool array's bytes must stay 0 or 1, the only
+// bools Go has. It is nil for a string array (a string's bytes are elsewhere), an empty
+// array, and an array that fails Check.
+func Bytes(a Array) []byte {
+	if a.Check() != nil {
+		return nil
+	}
+	switch v := a.Values.(type) {
+	case []float32:
+		return byteView(v)
+	case []float64:
+		return byteView(v)
+	case []int8:
+		return byteView(v)
+	case []int16:
+		return byteView(v)
+	case []int32:
+		return byteView(v)
+	case []int64:
+		return byteView(v)
+	case []uint8:
+		return byteView(v)
+	case []uint16:
+		return byteView(v)
+	case []bool:
+		return byteView(v)
+	}
+	return nil
+}
+
+// byteView sizes the view from v itself, not from a DType, so that it never reaches past v.
+func byteView[T float32 | float64 | int8 | int16 | int32 | int64 | uint8 | uint16 | bool](v []T) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(v)*int(unsafe.Sizeof(v[0])))
 }
 
 // Rows is the first dimension (0 for a scalar).

@@ -1,7 +1,11 @@
 package arrays
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -148,4 +152,110 @@ func mustPanic(t *testing.T, what, want string, f func()) {
 		}
 	}()
 	f()
+}
+
+// numericSamples is an array of every numeric dtype, its values chosen to use every byte.
+func numericSamples() []Array {
+	return []Array{
+		{Float16, []int64{2}, []uint16{0x3c00, 0xc001}},
+		{BFloat16, []int64{2}, []uint16{0x3f80, 0x8001}},
+		{Float32, []int64{2, 1}, []float32{1.5, -3.25e-7}},
+		{Float64, []int64{2}, []float64{math.Pi, -1e300}},
+		{Int8, []int64{3}, []int8{-128, 0, 127}},
+		{Int16, []int64{2}, []int16{-32768, 0x1234}},
+		{Int32, []int64{2}, []int32{-1, 0x12345678}},
+		{Int64, []int64{2}, []int64{math.MinInt64, 0x0102030405060708}},
+		{Uint8, []int64{2}, []uint8{0, 255}},
+		{Uint16, []int64{1, 2}, []uint16{0xffff, 0x0102}},
+		{Bool, []int64{3}, []bool{true, false, true}},
+	}
+}
+
+func TestBytesRoundTrip(t *testing.T) {
+	for _, a := range numericSamples() {
+		t.Run(string(a.DType), func(t *testing.T) {
+			want, err := binary.Append(nil, binary.NativeEndian, a.Values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := Bytes(a)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("Bytes = %x, want %x", got, want)
+			}
+			z, err := Zeros(a.DType, a.Shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := copy(Bytes(z), got); n != len(got) {
+				t.Fatalf("Zeros' bytes hold %d of %d", n, len(got))
+			}
+			if !reflect.DeepEqual(z.Values, a.Values) {
+				t.Errorf("through bytes: %v, want %v", z.Values, a.Values)
+			}
+		})
+	}
+}
+
+func TestBytesShares(t *testing.T) {
+	a, _ := Of([]int32{1, 2})
+	b := Bytes(a)
+	binary.NativeEndian.PutUint32(b[4:], 7)
+	if v := a.Values.([]int32); v[1] != 7 {
+		t.Errorf("writing Bytes gave %v, want [1 7]: not the array's memory", v)
+	}
+}
+
+func TestBytesNil(t *testing.T) {
+	for name, a := range map[string]Array{
+		"string":      {String, []int64{1}, []string{"abc"}},
+		"empty":       {Float32, []int64{0, 3}, []float32{}},
+		"wrong slice": {Float64, []int64{1}, []float32{1}}, // a float64 view would reach past it
+		"count":       {Int64, []int64{3}, []int64{1}},
+		"unknown":     {"uint32", []int64{1}, []uint8{1}},
+	} {
+		if b := Bytes(a); b != nil {
+			t.Errorf("%s: Bytes = %x, want nil", name, b)
+		}
+	}
+}
+
+func TestZeros(t *testing.T) {
+	for _, dt := range []DType{Float16, BFloat16, Float32, Float64, Int8, Int16, Int32, Int64, Uint8, Uint16, Bool, String} {
+		shape := []int64{2, 3}
+		a, err := Zeros(dt, shape)
+		if err != nil {
+			t.Fatalf("%s: %v", dt, err)
+		}
+		shape[0] = 5 // the caller's slice is not the array's
+		if err := a.Check(); err != nil || a.DType != dt || !slices.Equal(a.Shape, []int64{2, 3}) {
+			t.Errorf("%s: %+v, Check %v", dt, a, err)
+		}
+		if dt == String {
+			if !slices.Equal(a.Values.([]string), make([]string, 6)) {
+				t.Errorf("string: %q", a.Values)
+			}
+		} else if b := Bytes(a); len(b) != 6*dt.Size() || slices.ContainsFunc(b, func(x byte) bool { return x != 0 }) {
+			t.Errorf("%s: bytes %x, want %d zeros", dt, b, 6*dt.Size())
+		}
+	}
+	if a, err := Zeros(Float64, nil); err != nil || a.Len() != 1 || len(a.Shape) != 0 {
+		t.Errorf("scalar: %+v, %v", a, err)
+	}
+	if a, err := Zeros(Int16, []int64{4, 0}); err != nil || a.Len() != 0 || a.Rows() != 4 || Bytes(a) != nil {
+		t.Errorf("zero-length: %+v, %v", a, err)
+	}
+	for _, tc := range []struct {
+		dt    DType
+		shape []int64
+		err   string
+	}{
+		{"uint32", []int64{1}, `dtype "uint32" is not one of`},
+		{"", nil, `dtype "" is not one of`},
+		{Float32, []int64{2, -1}, "a negative dimension"},
+		{Uint8, []int64{1 << 32, 1 << 32}, "too many elements"},
+	} {
+		if a, err := Zeros(tc.dt, tc.shape); err == nil || !strings.Contains(err.Error(), tc.err) || a.Values != nil {
+			t.Errorf("Zeros(%q, %v) = %+v, %v; want an error with %q", tc.dt, tc.shape, a, err, tc.err)
+		}
+	}
 }

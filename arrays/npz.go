@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -364,29 +365,13 @@ func readValues(rp *npy.Reader, dt DType, n int, itemsize int64) (v any, err err
 		}
 	}()
 	switch dt {
-	case Float16, Uint16, BFloat16:
-		return readSlice[uint16](rp, n)
-	case Float32:
-		return readSlice[float32](rp, n)
-	case Float64:
-		return readSlice[float64](rp, n)
-	case Int8:
-		return readSlice[int8](rp, n)
-	case Int16:
-		return readSlice[int16](rp, n)
-	case Int32:
-		return readSlice[int32](rp, n)
-	case Int64:
-		return readSlice[int64](rp, n)
-	case Uint8:
-		return readSlice[uint8](rp, n)
 	case Bool:
-		b, err := readSlice[uint8](rp, n)
+		b, err := readSlice(rp, make([]uint8, n))
 		if err != nil {
 			return nil, err
 		}
 		out := make([]bool, n)
-		for i, x := range b {
+		for i, x := range b.([]uint8) {
 			out[i] = x != 0
 		}
 		return out, nil
@@ -403,18 +388,27 @@ func readValues(rp *npy.Reader, dt DType, n int, itemsize int64) (v any, err err
 		}
 		return s, nil
 	}
-	return nil, fmt.Errorf("dtype %s cannot be read", dt)
+	values := makeValues(dt, n)
+	if values == nil {
+		return nil, fmt.Errorf("dtype %s cannot be read", dt)
+	}
+	return readSlice(rp, values)
 }
 
-func readSlice[T any](rp *npy.Reader, n int) ([]T, error) {
-	v := make([]T, n)
-	if err := rp.Read(&v); err != nil {
+// readSlice fills values, a slice of the type npyio is to decode, through a pointer of its
+// own type, which npyio's Read requires; reflection makes that pointer so that makeValues
+// stays the only switch from a dtype to its Go type.
+func readSlice(rp *npy.Reader, values any) (any, error) {
+	p := reflect.New(reflect.TypeOf(values))
+	p.Elem().Set(reflect.ValueOf(values))
+	if err := rp.Read(p.Interface()); err != nil {
 		return nil, err
 	}
-	if len(v) != n {
-		return nil, fmt.Errorf("npyio read %d values, not %d", len(v), n)
+	v := p.Elem()
+	if n := reflect.ValueOf(values).Len(); v.Len() != n {
+		return nil, fmt.Errorf("npyio read %d values, not %d", v.Len(), n)
 	}
-	return v, nil
+	return v.Interface(), nil
 }
 
 // fortranToC reorders column-major values row-major (npyio reads them in file order).

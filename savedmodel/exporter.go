@@ -54,7 +54,12 @@ func DefaultModelCache() string {
 
 // Export runs the embedded exporter with args (see export.py --help), streaming its progress
 // lines to progress.
-func Export(args []string, progress io.Writer) error {
+func Export(args []string, progress io.Writer) error { return ExportEnv(args, nil, progress) }
+
+// ExportEnv is Export with env ("KEY=value", each overriding the process's own) in the
+// exporter's environment only, such as a PYTHONPATH that finds a --custom-module: a program
+// that starts other processes, or exports from several goroutines, keeps its own environment.
+func ExportEnv(args, env []string, progress io.Writer) error {
 	py, err := FindPython()
 	if err != nil {
 		return err
@@ -69,7 +74,7 @@ func Export(args []string, progress io.Writer) error {
 	}
 	script.Close()
 	cmd := exec.Command(py, append([]string{script.Name()}, args...)...)
-	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2", "KERAS_BACKEND=tensorflow")
+	cmd.Env = append(append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2", "KERAS_BACKEND=tensorflow"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
 
@@ -224,13 +223,6 @@ func (m *Model) arrayFeeds(groups map[string]map[string]arrays.Array, specs ...[
 	return feeds, rows, nil
 }
 
-// tfDTypes maps NumPy names onto TensorFlow's dtypes.
-var tfDTypes = map[arrays.DType]tf.DataType{
-	arrays.Float16: tf.Half, arrays.BFloat16: tf.Bfloat16, arrays.Float32: tf.Float, arrays.Float64: tf.Double,
-	arrays.Int8: tf.Int8, arrays.Int16: tf.Int16, arrays.Int32: tf.Int32, arrays.Int64: tf.Int64,
-	arrays.Uint8: tf.Uint8, arrays.Uint16: tf.Uint16, arrays.Bool: tf.Bool, arrays.String: tf.String,
-}
-
 // ArrayTensor makes the tensor SPEC declares from a: the same dtype (a float32 array also
 // feeds a float16 or bfloat16 tensor, rounded to nearest even, since Go has no half type),
 // the same rank, every fixed dimension equal. Its error says what was expected and what came.
@@ -252,55 +244,20 @@ func ArrayTensor(spec savedmodel.Tensor, a arrays.Array) (*tf.Tensor, error) {
 	if err := arrays.CheckShape(a.Shape, spec.Shape); err != nil {
 		return nil, err
 	}
-	dt, ok := tfDTypes[a.DType]
+	dt, ok := DataTypeOf(string(a.DType))
 	if !ok {
 		return nil, fmt.Errorf("dtype %s has no TensorFlow tensor", a.DType)
 	}
 	if a.DType == arrays.String {
 		return StringTensor(a.Values.([]string), a.Shape...)
 	}
-	return tf.ReadTensor(dt, a.Shape, bytes.NewReader(rawBytes(a)))
-}
-
-// rawBytes views a numeric array's values as bytes (little-endian, as the host and
-// TensorFlow's tensors are).
-func rawBytes(a arrays.Array) []byte {
-	n := a.Len() * a.DType.Size()
-	if n == 0 {
-		return nil
-	}
-	var p unsafe.Pointer
-	switch v := a.Values.(type) {
-	case []float32:
-		p = unsafe.Pointer(&v[0])
-	case []float64:
-		p = unsafe.Pointer(&v[0])
-	case []int8:
-		p = unsafe.Pointer(&v[0])
-	case []int16:
-		p = unsafe.Pointer(&v[0])
-	case []int32:
-		p = unsafe.Pointer(&v[0])
-	case []int64:
-		p = unsafe.Pointer(&v[0])
-	case []uint8:
-		p = unsafe.Pointer(&v[0])
-	case []uint16:
-		p = unsafe.Pointer(&v[0])
-	case []bool:
-		p = unsafe.Pointer(&v[0])
-	default:
-		return nil
-	}
-	return unsafe.Slice((*byte)(p), n)
+	return tf.ReadTensor(dt, a.Shape, bytes.NewReader(arrays.Bytes(a)))
 }
 
 // ToArray copies a tensor into an Array of its dtype and shape.
 func ToArray(t *tf.Tensor) (arrays.Array, error) {
-	dt := arrays.DType(dtypeName(t.DataType())) // dtypeName gives NumPy's names
-	if _, ok := tfDTypes[dt]; !ok {
-		return arrays.Array{}, fmt.Errorf("dtype %s has no array type", dtypeName(t.DataType()))
-	}
+	// dtypeName's names are arrays' DTypes; Zeros refuses those arrays has no type for (uint32).
+	dt := arrays.DType(dtypeName(t.DataType()))
 	shape := t.Shape()
 	if dt == arrays.String {
 		s, err := Strings(t)
@@ -309,30 +266,12 @@ func ToArray(t *tf.Tensor) (arrays.Array, error) {
 		}
 		return arrays.Array{DType: dt, Shape: shape, Values: s}, nil
 	}
-	n := int(arrays.Elements(shape))
-	a := arrays.Array{DType: dt, Shape: shape}
-	switch dt {
-	case arrays.Float32:
-		a.Values = make([]float32, n)
-	case arrays.Float64:
-		a.Values = make([]float64, n)
-	case arrays.Int8:
-		a.Values = make([]int8, n)
-	case arrays.Int16:
-		a.Values = make([]int16, n)
-	case arrays.Int32:
-		a.Values = make([]int32, n)
-	case arrays.Int64:
-		a.Values = make([]int64, n)
-	case arrays.Uint8:
-		a.Values = make([]uint8, n)
-	case arrays.Float16, arrays.BFloat16, arrays.Uint16:
-		a.Values = make([]uint16, n)
-	case arrays.Bool:
-		a.Values = make([]bool, n)
+	a, err := arrays.Zeros(dt, shape)
+	if err != nil {
+		return arrays.Array{}, err
 	}
-	if n > 0 {
-		if _, err := t.WriteContentsTo(bytes.NewBuffer(rawBytes(a)[:0])); err != nil {
+	if b := arrays.Bytes(a); len(b) > 0 {
+		if _, err := t.WriteContentsTo(bytes.NewBuffer(b[:0])); err != nil {
 			return arrays.Array{}, err
 		}
 	}

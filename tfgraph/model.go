@@ -320,38 +320,40 @@ func shapeString(dims []int64) string {
 	return "[" + strings.Join(parts, " ") + "]"
 }
 
+// dtypeNames pairs TensorFlow's dtypes with NumPy's names for them, the names emotions.json,
+// the arrays package and an export's serving key map use: one table for both directions, so
+// that a name printed is always a name parsed.
+var dtypeNames = map[tf.DataType]string{
+	tf.Half: "float16", tf.Bfloat16: "bfloat16", tf.Float: "float32", tf.Double: "float64",
+	tf.Int8: "int8", tf.Int16: "int16", tf.Int32: "int32", tf.Int64: "int64",
+	tf.Uint8: "uint8", tf.Uint16: "uint16", tf.Uint32: "uint32", tf.Uint64: "uint64",
+	tf.Bool: "bool", tf.String: "string",
+}
+
+var dataTypes = func() map[string]tf.DataType {
+	m := make(map[string]tf.DataType, len(dtypeNames))
+	for dt, name := range dtypeNames {
+		m[name] = dt
+	}
+	return m
+}()
+
 func dtypeName(dt tf.DataType) string {
-	switch dt {
-	case tf.Float:
-		return "float32"
-	case tf.Double:
-		return "float64"
-	case tf.Int32:
-		return "int32"
-	case tf.Int64:
-		return "int64"
-	case tf.Uint8:
-		return "uint8"
-	case tf.String:
-		return "string"
-	case tf.Half:
-		return "float16"
-	case tf.Bool:
-		return "bool"
-	case tf.Int8:
-		return "int8"
-	case tf.Int16:
-		return "int16"
-	case tf.Uint16:
-		return "uint16"
-	case tf.Bfloat16:
-		return "bfloat16"
+	if name, ok := dtypeNames[dt]; ok {
+		return name
 	}
 	return fmt.Sprintf("dtype(%d)", dt)
 }
 
 // DTypeName is the numpy-style name of a TensorFlow dtype ("float32").
 func DTypeName(dt tf.DataType) string { return dtypeName(dt) }
+
+// DataTypeOf is the TensorFlow dtype of a numpy-style name, as DTypeName names it; false for a
+// name it does not know (which includes every dtype DTypeName can only number).
+func DataTypeOf(name string) (tf.DataType, bool) {
+	dt, ok := dataTypes[name]
+	return dt, ok
+}
 
 func keys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

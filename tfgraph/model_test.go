@@ -313,3 +313,34 @@ func TestXLAVariant(t *testing.T) {
 		t.Fatalf("a model without the XLA variant trains with %s", noXLA.TrainSignature())
 	}
 }
+
+// Every name DTypeName gives parses back to its dtype, so that a dtype written to a key map or
+// emotions.json is read as the one it was; the arrays package's dtypes are among them.
+func TestDataTypeOfInvertsDTypeName(t *testing.T) {
+	for dt := range dtypeNames {
+		if got, ok := DataTypeOf(DTypeName(dt)); !ok || got != dt {
+			t.Errorf("DataTypeOf(%q) = %v, %v; want %v", DTypeName(dt), got, ok, dt)
+		}
+	}
+	for _, name := range []string{"float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool", "string"} {
+		if _, ok := DataTypeOf(name); !ok {
+			t.Errorf("DataTypeOf(%q) unknown", name)
+		}
+	}
+	for _, name := range []string{"", "float", "half", "DT_FLOAT", "complex64", DTypeName(tf.Complex64)} {
+		if dt, ok := DataTypeOf(name); ok {
+			t.Errorf("DataTypeOf(%q) = %v, want unknown", name, dt)
+		}
+	}
+}
+
+// A tensor of a dtype DTypeName names but arrays has no type for is refused, not misread.
+func TestToArrayRefusesUint32(t *testing.T) {
+	tt, err := tf.NewTensor([]uint32{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := ToArray(tt); err == nil || !strings.Contains(err.Error(), `dtype "uint32"`) {
+		t.Errorf("ToArray(uint32 tensor) = %+v, %v; want a dtype error", a, err)
+	}
+}

@@ -237,18 +237,11 @@ func readKeyMap(path string) (keyMap, error) {
 	return km, nil
 }
 
-var dtypesByName = map[string]tf.DataType{
-	"float16": tf.Half, "bfloat16": tf.Bfloat16, "float32": tf.Float, "float64": tf.Double,
-	"int8": tf.Int8, "int16": tf.Int16, "int32": tf.Int32, "int64": tf.Int64,
-	"uint8": tf.Uint8, "uint16": tf.Uint16, "uint32": tf.Uint32, "uint64": tf.Uint64,
-	"bool": tf.Bool, "string": tf.String,
-}
-
 func dtypeFromName(name string) (tf.DataType, error) {
 	if name == "" {
 		return tf.Float, nil
 	}
-	dt, ok := dtypesByName[name]
+	dt, ok := tfgraph.DataTypeOf(name)
 	if !ok {
 		return 0, fmt.Errorf("unknown dtype %q", name)
 	}

@@ -102,11 +102,18 @@ func Export(dir, moduleDir, customModule string, progress io.Writer) (string, er
 		}
 	}
 	args := []string{"--from", filepath.Join(dir, "model.keras"), "--generic", "--out", out, "--no-cache"}
+	var env []string
 	if customModule != "" {
 		args = append(args, "--custom-module", customModule)
-		os.Setenv("PYTHONPATH", moduleDir+string(os.PathListSeparator)+os.Getenv("PYTHONPATH"))
+		// The exporter's environment only: this process's PYTHONPATH would otherwise grow by
+		// moduleDir at every call and reach every Python it starts later.
+		path := moduleDir
+		if old := os.Getenv("PYTHONPATH"); old != "" {
+			path += string(os.PathListSeparator) + old
+		}
+		env = append(env, "PYTHONPATH="+path)
 	}
-	return out, savedmodel.Export(args, progress)
+	return out, savedmodel.ExportEnv(args, env, progress)
 }
 
 // KerasFit runs Keras' own fit of DIR/model.keras on DIR's archives with modelPy's callbacks:
