@@ -251,7 +251,7 @@ func ArrayTensor(spec savedmodel.Tensor, a arrays.Array) (*tf.Tensor, error) {
 	if a.DType == arrays.String {
 		return StringTensor(a.Values.([]string), a.Shape...)
 	}
-	return tf.ReadTensor(dt, a.Shape, bytes.NewReader(arrays.Bytes(a)))
+	return RawTensor(dt, a.Shape, arrays.Bytes(a))
 }
 
 // ToArray copies a tensor into an Array of its dtype and shape.

@@ -23,7 +23,7 @@ func Float32Tensor(data []float32, shape ...int64) (*tf.Tensor, error) {
 	if len(data) > 0 {
 		raw = unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data))
 	}
-	return tf.ReadTensor(tf.Float, shape, bytes.NewReader(raw))
+	return RawTensor(tf.Float, shape, raw)
 }
 
 // Float32s returns a float32 tensor's values, flattened.

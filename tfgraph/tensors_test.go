@@ -1,12 +1,14 @@
 package tfgraph
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"testing"
 
 	"github.com/emotions-dev/emotions/arrays"
 	"github.com/emotions-dev/emotions/savedmodel"
+	tf "github.com/wamuir/graft/tensorflow"
 )
 
 // String tensors of any rank keep their elements, bytes and order.
@@ -51,11 +53,6 @@ func TestArrayTensorRoundTrip(t *testing.T) {
 		{DType: arrays.String, Shape: []int64{2}, Values: []string{"a", "\xff\x00b"}},
 	} {
 		t.Run(string(a.DType), func(t *testing.T) {
-			if a.DType == arrays.Float16 || a.DType == arrays.BFloat16 {
-				// graft's ReadTensor sizes a tensor from its table of Go types, which has no
-				// half types, and panics for them.
-				t.Skip("tf.ReadTensor panics for DT_HALF and DT_BFLOAT16 (graft v0.10.0)")
-			}
 			tt, err := ArrayTensor(savedmodel.Tensor{DType: string(a.DType), Shape: a.Shape}, a)
 			if err != nil {
 				t.Fatal(err)
@@ -69,5 +66,36 @@ func TestArrayTensorRoundTrip(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, a)
 			}
 		})
+	}
+}
+
+// RawTensor builds the half types graft's ReadTensor panics on, with TensorFlow's dtype, and
+// refuses contents that do not fill the shape exactly.
+func TestRawTensor(t *testing.T) {
+	for _, dt := range []tf.DataType{tf.Half, tf.Bfloat16} {
+		tt, err := RawTensor(dt, []int64{2, 1}, []byte{0x00, 0x3c, 0x01, 0xc0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.DataType() != dt || fmt.Sprint(tt.Shape()) != "[2 1]" {
+			t.Errorf("%s: got a %s tensor of shape %v", DTypeName(dt), DTypeName(tt.DataType()), tt.Shape())
+		}
+		var b bytes.Buffer
+		if _, err := tt.WriteContentsTo(&b); err != nil || !bytes.Equal(b.Bytes(), []byte{0x00, 0x3c, 0x01, 0xc0}) {
+			t.Errorf("%s: contents %x (%v)", DTypeName(dt), b.Bytes(), err)
+		}
+		Free(tt)
+		if _, err := RawTensor(dt, []int64{2}, []byte{1, 2, 3}); err == nil {
+			t.Errorf("%s: 3 bytes made a tensor of 2 elements", DTypeName(dt))
+		}
+	}
+	if _, err := RawTensor(tf.Float, []int64{2}, make([]byte, 12)); err == nil {
+		t.Error("12 bytes made a float32 tensor of 2 elements")
+	}
+	if _, err := RawTensor(tf.Float, []int64{-1}, nil); err == nil {
+		t.Error("a negative dimension made a tensor")
+	}
+	if _, err := RawTensor(tf.String, []int64{1}, make([]byte, 8)); err == nil {
+		t.Error("RawTensor made a string tensor from raw bytes")
 	}
 }

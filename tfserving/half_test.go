@@ -39,5 +39,21 @@ func TestHalfDTypesInJSON(t *testing.T) {
 		if dt == tf.Half && !math.IsInf(vals[4], 1) {
 			t.Errorf("float16 70000 read as %v, want +Inf (float16's largest is 65504)", vals[4])
 		}
+		// The request becomes a TensorFlow tensor of the signature's dtype (graft's own
+		// ReadTensor panics on half types) and comes back out as it went in.
+		tensor, err := got["x"].tensor()
+		if err != nil {
+			t.Fatalf("%s: %v", dtypeName(dt), err)
+		}
+		if tensor.DataType() != dt {
+			t.Fatalf("%s input became a %s tensor", dtypeName(dt), dtypeName(tensor.DataType()))
+		}
+		back, err := fromTensor(tensor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := back.values(); err != nil || len(again) != len(vals) || again[0] != vals[0] || again[5] != vals[5] {
+			t.Errorf("%s: through a tensor %v, want %v (%v)", dtypeName(dt), again, vals, err)
+		}
 	}
 }

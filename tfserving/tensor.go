@@ -44,7 +44,7 @@ func (r rawTensor) tensor() (*tf.Tensor, error) {
 	if r.dtype == tf.String {
 		return tfgraph.StringTensor(r.strs, r.shape...)
 	}
-	return tf.ReadTensor(r.dtype, r.shape, bytes.NewReader(r.data))
+	return tfgraph.RawTensor(r.dtype, r.shape, r.data)
 }
 
 func fromTensor(t *tf.Tensor) (rawTensor, error) {
