@@ -32,7 +32,7 @@ endif
 export CGO_ENABLED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup build test demo vet fmt clean experiment experiment-resume bench-preprocess bench-train bench-predict bench-memory bench-serve bench-study bench-feeder bench-graph-opt bench-mixed-precision bench-replicas
+.PHONY: setup build test demo vet fmt clean experiment experiment-resume bench-preprocess bench-train bench-predict bench-memory bench-serve bench-study bench-feeder bench-graph-opt bench-mixed-precision bench-replicas bench-checkpoint
 
 setup: $(STAMP) $(TFLIB)/env.mk
 
@@ -88,7 +88,7 @@ experiment-resume: build
 bench-preprocess: build
 	bash experiments/bench_preprocess.sh
 
-bench-train bench-predict bench-memory bench-serve bench-study bench-feeder bench-graph-opt bench-mixed-precision bench-replicas: build
+bench-train bench-predict bench-memory bench-serve bench-study bench-feeder bench-graph-opt bench-mixed-precision bench-replicas bench-checkpoint: build
 	bash experiments/$(subst -,_,$@).sh
 
 # The GPU proofs, on a machine with NVIDIA GPUs (README, "GPU"): it installs the GPU wheel
