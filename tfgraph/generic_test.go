@@ -2,7 +2,9 @@ package tfgraph_test
 
 import (
 	"io"
+	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -116,5 +118,52 @@ func TestArrayBatchesCheckedByName(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want an error containing %q", c.name, err, c.want)
 		}
+	}
+}
+
+// A float16 input reaches TensorFlow: given as float16, or as float32 that the model's dtype
+// rounds (Keras casts NumPy data so), for predict and for a train step.
+func TestHalfInput(t *testing.T) {
+	dir, err := testutil.SharedDir("emotions-test-model-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EMOTIONS_PYTHON", testutil.Python(t))
+	if err := example.Prepare(dir, filepath.Join(testutil.RepoRoot(t), "tfgraph", "testdata", "half_model.py")); err != nil {
+		t.Fatal(err)
+	}
+	modelDir, err := example.Export(dir, "", "", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tfgraph.Load(modelDir, tfgraph.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if in := m.Inputs(); len(in) != 1 || in[0].DType != "float16" {
+		t.Fatalf("inputs %v, want one float16", in)
+	}
+	single := []float32{0.5, -1.25, 2, 0.1, 3.5, -0.75}
+	halves := make([]uint16, len(single))
+	for i, v := range single {
+		halves[i] = arrays.Float32ToFloat16(v)
+	}
+	fromFloat32, err := m.PredictArrays(map[string]arrays.Array{"h": must(t)(arrays.Of(single, 2, 3))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromHalf, err := m.PredictArrays(map[string]arrays.Array{"h": {DType: arrays.Float16, Shape: []int64{2, 3}, Values: halves}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := fromFloat32["y"].Values.([]float32), fromHalf["y"].Values.([]float32)
+	if len(a) != 4 || !slices.Equal(a, b) || math.Abs(float64(a[0]+a[1])-1) > 1e-3 {
+		t.Fatalf("predictions %v (from float32) and %v (from float16): want the same softmax rows", a, b)
+	}
+	y := must(t)(arrays.Of([]int32{0, 1}, 2))
+	logs, err := m.TrainArrays(tfgraph.Batch{Inputs: map[string]arrays.Array{"h": must(t)(arrays.Of(single, 2, 3))}, Targets: map[string]arrays.Array{"y": y}})
+	if err != nil || !(logs["loss"] > 0) {
+		t.Fatalf("train step on a float16 input: %v %v", logs, err)
 	}
 }
