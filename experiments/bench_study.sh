@@ -14,7 +14,7 @@
 #   BENCH_BACKBONE=tiny BENCH_EPOCHS=2 BENCH_ROUNDS=1 make bench-study   quick mode (~1 min)
 #   BENCH_DROP_CACHES=1   also drop the OS page cache before each side (needs root; machine-wide)
 #   BENCH_KEEP=1          keep each round's models and checkpoints (GBs with IRv2)
-# Goals: Go wall <= 0.9x the peer's, Go overhead <= 0.6x the peer's. The last line is one JSON
+# Goals (#23): Go wall <= 0.7x the peer's, Go steady steps <= 1.0x the peer's. The last line is one JSON
 # object, also recorded in RESULTS.md.
 source "$(dirname "$0")/bench_lib.sh"
 EPOCHS=${BENCH_EPOCHS:-6}
