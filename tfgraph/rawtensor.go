@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -35,26 +36,27 @@ func RawTensor(dt tf.DataType, shape []int64, raw []byte) (*tf.Tensor, error) {
 	if dt != tf.Half && dt != tf.Bfloat16 {
 		return tf.ReadTensor(dt, shape, bytes.NewReader(raw))
 	}
-	// A uint16 tensor of the shape is a Go tensor owning a TF_Tensor with these bytes; its
-	// TF_Tensor is swapped for one of dt holding a copy of them (the graftTensor layout, as Free).
-	t, err := tf.ReadTensor(tf.Uint16, shape, bytes.NewReader(raw))
+	// graft makes a Go tensor only through its typed constructors: an empty uint16 tensor is
+	// the Go shell, whose TF_Tensor is swapped for one of dt holding raw (the graftTensor
+	// layout, as Free relies on).
+	shell, err := tf.ReadTensor(tf.Uint16, []int64{0}, bytes.NewReader(nil))
 	if err != nil {
 		return nil, err
 	}
-	g := (*graftTensor)(unsafe.Pointer(t))
 	var dims *C.int64_t
 	if len(shape) > 0 {
 		dims = (*C.int64_t)(unsafe.Pointer(&shape[0]))
 	}
 	half := C.TF_AllocateTensor(C.TF_DataType(dt), dims, C.int(len(shape)), C.size_t(len(raw)))
 	if half == nil {
-		Free(t)
+		Free(shell)
 		return nil, errors.New("allocate a " + dtypeName(dt) + " tensor: TensorFlow returned none")
 	}
 	if len(raw) > 0 {
-		C.memcpy(C.TF_TensorData(half), C.TF_TensorData(g.c), C.size_t(len(raw)))
+		C.memcpy(C.TF_TensorData(half), unsafe.Pointer(&raw[0]), C.size_t(len(raw)))
 	}
+	g := (*graftTensor)(unsafe.Pointer(shell))
 	C.TF_DeleteTensor(g.c)
-	g.c = half
-	return t, nil
+	g.c, g.shape = half, slices.Clone(shape)
+	return shell, nil
 }
