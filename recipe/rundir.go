@@ -1,14 +1,12 @@
 package recipe
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/emotions-dev/emotions/classify"
-	"github.com/emotions-dev/emotions/internal/atomicfs"
 	"github.com/emotions-dev/emotions/train"
 )
 
@@ -90,19 +88,10 @@ func CheckResumedData(st *train.State, key, dir string, n int) error {
 	return nil
 }
 
-// Summary is summary.json of a run the CLI starts: Fit's summary and, when the caller ran one,
-// the best model's evaluation on a test set (`emotions train --test`).
+// Summary is summary.json of a run the CLI starts (train.WriteSummary writes it): Fit's
+// summary and, when the caller ran one, the best model's evaluation on a test set (`emotions
+// train --test`).
 type Summary struct {
 	*train.Summary
 	Test *classify.Report `json:"test,omitempty"`
-}
-
-// WriteSummary writes s to the run directory's summary.json, atomically, replacing the one
-// Fit wrote.
-func WriteSummary(run string, s Summary) error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode summary: %w", err)
-	}
-	return atomicfs.WriteFile(train.Layout(run).Summary(), append(b, '\n'), 0o644)
 }

@@ -107,9 +107,10 @@ func versions(m Trainable) map[string]string {
 	}
 }
 
-// WriteSummary writes the summary to the run directory's summary.json, atomically (callers
-// that add to a summary Fit returned, such as a test evaluation, write it again).
-func WriteSummary(run string, s *Summary) error {
+// WriteSummary writes s to the run directory's summary.json, atomically: Fit's *Summary, or a
+// caller's value that embeds it and adds to it (recipe.Summary adds a test evaluation), written
+// again over the one Fit wrote.
+func WriteSummary(run string, s any) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode summary: %w", err)

@@ -179,7 +179,7 @@ func runTrain(c *cli.Context) error {
 			return err
 		}
 	}
-	if err := recipe.WriteSummary(spec.out, run); err != nil {
+	if err := train.WriteSummary(spec.out, run); err != nil {
 		return err
 	}
 	if c.Bool("json") {
