@@ -14,8 +14,9 @@ func TestConfigProtoBytes(t *testing.T) {
 	// tf.compat.v1.ConfigProto(intra_op_parallelism_threads=2,
 	//   gpu_options=tf.compat.v1.GPUOptions(allow_growth=True, visible_device_list='0'),
 	//   graph_options=tf.compat.v1.GraphOptions(rewrite_options=RewriterConfig(
-	//     meta_optimizer_iterations=RewriterConfig.ONE))).SerializeToString().hex()
-	const fromPython = "1002320520012a0130520452026001"
+	//     meta_optimizer_iterations=RewriterConfig.ONE, disable_tfg_optimizer=True))
+	//   ).SerializeToString().hex()
+	const fromPython = "1002320520012a0130520752056001800201"
 	b, err := Options{Device: "gpu", IntraOpThreads: 2, AllowGrowth: true, VisibleDevices: "0"}.ConfigProto()
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestConfigProtoBytes(t *testing.T) {
 
 	// tf.compat.v1.ConfigProto(device_count={"CPU": 2, "GPU": 0}, intra_op_parallelism_threads=1,
 	//   graph_options=... ONE as above).SerializeToString(deterministic=True).hex()
-	const twoCPUs = "0a070a0343505510020a070a0347505510001001520452026001"
+	const twoCPUs = "0a070a0343505510020a070a0347505510001001520752056001800201"
 	b, err = Options{Device: "cpu", CPUDevices: 2, IntraOpThreads: 1, AllowGrowth: true}.ConfigProto()
 	if err != nil {
 		t.Fatal(err)
