@@ -84,9 +84,11 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
+import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -194,6 +196,11 @@ def parse_args(argv):
                    help="--generic: a Python module to import first (from the current directory or "
                         "PYTHONPATH) that registers the model's custom objects with "
                         "keras.saving.register_keras_serializable")
+    p.add_argument("--serving-writer", default="auto", choices=["auto", "fork", "inline"],
+                   help="who writes serving-graph/: a forked copy of this process, beside the training "
+                        "SavedModel (fork; auto: where 2 or more cores are ours and the model is larger "
+                        "than the tiny backbone), or this process after it (inline). The files are "
+                        "equivalent either way")
     p.add_argument("--cache", default="", help="directory of cached exports (empty: no cache)")
     p.add_argument("--no-cache", action="store_true", help="neither use nor fill --cache")
     return p.parse_args(argv)
@@ -1207,7 +1214,7 @@ def monitor_modes(model, log_names):
     return modes
 
 
-def export_generic(args, out, start):
+def export_generic(args, out, start, serving):
     """--generic: see the module docstring."""
     import keras
     import numpy as np
@@ -1234,17 +1241,18 @@ def export_generic(args, out, start):
     fns = generic_endpoints(model, in_specs, out_specs, target_specs)
     names = list(GENERIC_SIGNATURES)
     resources = lookup_resources(model)
+    metric_vars = [v for m in model.metrics for v in m.variables]
+
+    def list_vars(archive):
+        return variable_listing(archive, model, model.optimizer, metric_variables=metric_vars)
+
+    if serving and serving.child:
+        serving.finish(fns, resources, list_vars)
     parent = os.path.dirname(out) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
-        with Phase(f"trace and write the training SavedModel ({', '.join(names)})"):
-            train_archive = write_training_model(tmp, fns, names, resources)
-        with Phase("write the serving graph"):
-            serving_archive = write_serving_graph(os.path.join(tmp, SERVING_DIR), fns, resources)
-        metric_vars = [v for m in model.metrics for v in m.variables]
-        listing = variable_listing(train_archive, model, model.optimizer, metric_variables=metric_vars)
-        write_listings(tmp, listing, serving_archive)
+        write_models(tmp, fns, names, resources, list_vars, serving)
 
         log_names = list(fns["train_step"].get_concrete_function().structured_outputs)
         log_shapes = {k: [int(d) if d is not None else -1 for d in v.shape]
@@ -1281,21 +1289,190 @@ def export_generic(args, out, start):
     return meta
 
 
-def write_listings(tmp, listing, serving_archive):
-    """variables.json (listing) and serving-graph/key_map.json: each serving checkpoint key's
-    training checkpoint key and dtype."""
-    by_id = {v["id"]: v for v in listing}
-    key_map, dtypes = {}, {}
-    for i, tv in enumerate(serving_archive._tf_trackable._all_variables):
-        serving_key = f"_all_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
-        key_map[serving_key] = by_id[id(tv)]["key"]
-        dtypes[serving_key] = by_id[id(tv)]["dtype"]
+def write_models(tmp, fns, names, resources, list_vars, serving):
+    """The training SavedModel (names' endpoints) in tmp, its serving graph in tmp/serving-graph
+    (from the forked writer when there is one and it succeeded, else written here), and the two
+    listings: variables.json and the serving key map. list_vars(archive) is variable_listing
+    for this model."""
+    with Phase(f"trace and write the training SavedModel ({', '.join(names)})"):
+        train_archive = write_training_model(tmp, fns, names, resources)
+    listing = list_vars(train_archive)
+    serving_dir = os.path.join(tmp, SERVING_DIR)
+    joined = serving.collect(serving_dir, listing) if serving else None
+    if joined is None:
+        with Phase("write the serving graph"):
+            serving_archive = write_serving_graph(serving_dir, fns, resources)
+        joined = serving_key_map(listing, list_vars(serving_archive), by_path=False)
+    key_map, dtypes = joined
     for v in listing:
         del v["id"]
-    with open(os.path.join(tmp, SERVING_DIR, "key_map.json"), "w") as f:
+    with open(os.path.join(serving_dir, "key_map.json"), "w") as f:
         json.dump({"dtypes": dtypes, "map": key_map}, f, indent=1)
     with open(os.path.join(tmp, "variables.json"), "w") as f:
         json.dump({"variables": listing}, f, indent=1)
+
+
+def serving_key_map(listing, serving_listing, by_path):
+    """Each serving checkpoint key's training checkpoint key and dtype: the serving variable's
+    entry joined with the training listing's by identity (both archives of this process), or,
+    for a listing from the forked writer (another process, other objects), by Keras path, role,
+    shape and dtype, which must then name exactly one training variable."""
+    def ident(v):
+        return (v["path"], v["role"], tuple(v["shape"]), v["dtype"]) if by_path else v["id"]
+
+    index = {}
+    for v in listing:
+        index.setdefault(ident(v), []).append(v)
+    key_map, dtypes = {}, {}
+    for s in serving_listing:
+        match = index.get(ident(s), [])
+        if len(match) != 1:
+            raise ValueError(f"serving variable {s['path']} ({s['key']}) matches {len(match)} training variables")
+        key_map[s["key"]], dtypes[s["key"]] = match[0]["key"], match[0]["dtype"]
+    return key_map, dtypes
+
+
+class ServingWritten(BaseException):
+    """The forked writer's way out once its files are written (see ServingWriter.run)."""
+
+
+class ServingWriter:
+    """serving-graph/ written by a forked copy of this process while this one writes the
+    training SavedModel. Both are Python tracing and serialising, one core each: written after
+    the training SavedModel, the serving graph (serialising serve again and tracing a saver of
+    its own: InceptionResNetV2 ~6 s) keeps one core busy while the other idles. The fork is made
+    before TensorFlow is imported (no threads, no device state to inherit); the copy builds the
+    same model without its weights (the graph holds none), traces serve alone, and lists its
+    variables by Keras path, which serving_key_map joins with the training checkpoint's keys.
+    Whatever goes wrong in the copy, the export writes the serving graph itself, as with
+    --serving-writer inline. Costs a second process's memory (InceptionResNetV2: ~1.5 GB) for
+    the seconds it runs."""
+
+    LISTING = "serving-variables.json"
+
+    def __init__(self, work, pid):
+        self.work, self.pid, self.child = work, pid, pid == 0
+
+    # --serving-writer auto forks for models whose serving graph takes seconds to write: the
+    # copy repeats the import of TensorFlow and the model's build (~4 s of CPU), which a small
+    # model's serving graph (the tiny backbone's: well under a second) does not repay.
+    FROM_FILE_BYTES = 16 << 20
+
+    @classmethod
+    def start(cls, args, parent):
+        """The writer (None: inline). In the copy, the returned writer's child is True."""
+        if args.serving_writer == "inline" or "tensorflow" in sys.modules:
+            return None
+        if args.serving_writer == "auto" and not cls.pays(args):
+            return None
+        os.makedirs(parent, exist_ok=True)
+        work = tempfile.mkdtemp(prefix=".export-", dir=parent)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        parent_pid = os.getpid()
+        pid = os.fork()
+        writer = cls(work, pid)
+        if writer.child:
+            writer._detach(parent_pid)
+        return writer
+
+    @classmethod
+    def pays(cls, args):
+        if len(os.sched_getaffinity(0)) < 2:
+            return False
+        if args.from_model:
+            try:
+                return os.path.getsize(args.from_model) >= cls.FROM_FILE_BYTES
+            except OSError:
+                return False
+        return args.backbone != "tiny"
+
+    def _detach(self, parent_pid):
+        # The caller (Go's exporter) reads this process's stderr to its end: the copy must not
+        # hold it open, and what it prints is only for a failure's reason.
+        log = os.open(os.path.join(self.work, "log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        try:  # Linux: die with the exporter (killed, or failed before collect)
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        if os.environ.get("EMOTIONS_TEST_SERVING_WRITER_FAILS"):  # tests: the fallback
+            print("failing as EMOTIONS_TEST_SERVING_WRITER_FAILS asks", file=sys.stderr)
+            os._exit(3)
+        # The graph does not depend on the device, and the GPUs are the exporter's.
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        tempfile.tempdir = tempfile.mkdtemp(prefix="emotions-export-serving-")  # autograph's files
+
+    def run(self, export):
+        """The copy: export() up to finish(), then exit (0: the files are written)."""
+        code = 1
+        try:
+            export()
+            print("the export returned before writing the serving graph", file=sys.stderr)
+        except ServingWritten:
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            shutil.rmtree(tempfile.tempdir, ignore_errors=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def finish(self, fns, resources, list_vars):
+        """The copy, where the exporter writes its models: the serving graph and its listing."""
+        archive = write_serving_graph(os.path.join(self.work, SERVING_DIR), fns, resources)
+        listing = list_vars(archive)
+        for v in listing:
+            del v["id"]
+        with open(os.path.join(self.work, self.LISTING), "w") as f:
+            json.dump(listing, f)
+        raise ServingWritten
+
+    def collect(self, dest, listing):
+        """Waits for the copy and moves its serving graph to dest; returns the key map and
+        dtypes, or None (the reason printed) when it failed."""
+        with Phase("wait for the serving graph (written beside it)"):
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = None
+        code = os.waitstatus_to_exitcode(status)
+        try:
+            if code != 0:
+                raise RuntimeError(f"exit status {code}: {self.last_line()}")
+            with open(os.path.join(self.work, self.LISTING)) as f:
+                joined = serving_key_map(listing, json.load(f), by_path=True)
+            os.rename(os.path.join(self.work, SERVING_DIR), dest)
+            return joined
+        except (OSError, RuntimeError, ValueError, KeyError) as err:
+            progress(f"the serving graph's writer failed ({err}): writing it here")
+            return None
+
+    def last_line(self):
+        try:
+            with open(os.path.join(self.work, "log"), errors="replace") as f:
+                lines = [l.strip() for l in f if l.strip()]
+            return lines[-1] if lines else "no output"
+        except OSError as err:
+            return str(err)
+
+    def close(self):
+        """Stops a copy still running (the export failed or was answered from the cache) and
+        removes its files."""
+        if self.pid:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            self.pid = None
+        shutil.rmtree(self.work, ignore_errors=True)
 
 # ---- the export cache -------------------------------------------------------------------------
 
@@ -1328,7 +1505,7 @@ def cache_key(args):
         except metadata.PackageNotFoundError:
             return None
 
-    fields = {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "cache", "no_cache")}
+    fields = {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "cache", "no_cache", "serving_writer")}
     inputs = []
     for k in ("from_model", "weights"):
         if fields[k] and os.path.exists(fields[k]):
@@ -1443,22 +1620,37 @@ def main(argv):
         raise SystemExit("export: --output logits is for --from models; a built model ends in softmax")
     # A --custom-module is not part of the cache key: such an export is never cached.
     cache = "" if args.no_cache or args.custom_module else args.cache
-    key = None
-    if cache:
-        with Phase("cache lookup"):
-            key = cache_key(args)
-        if from_cache(cache, key, out):
-            return
+    # Forked first, while no TensorFlow is loaded (the cache key may load it to count GPUs);
+    # a cache hit stops the copy.
+    serving = ServingWriter.start(args, os.path.dirname(out) or ".")
+    if serving and serving.child:
+        if not args.from_model:
+            args.weights = "none"  # the graph holds no weights: none to download, read or copy
+        serving.run(lambda: export(args, out, start, serving))
+    try:
+        key = None
+        if cache:
+            with Phase("cache lookup"):
+                key = cache_key(args)
+            if from_cache(cache, key, out):
+                return
+        export(args, out, start, serving)
+        if cache:
+            to_cache(cache, key, out)
+    finally:
+        if serving:
+            serving.close()
 
+
+def export(args, out, start, serving):
+    """The export proper (the forked serving writer runs it too, up to write_models)."""
     with Phase("import TensorFlow and Keras"):
         import keras
         import numpy as np
         import tensorflow as tf
     keras.utils.set_random_seed(args.seed)
     if args.generic:
-        export_generic(args, out, start)
-        if cache:
-            to_cache(cache, key, out)
+        export_generic(args, out, start, serving)
         return
     if args.mixed_precision != "none" and args.from_model:
         raise SystemExit("export: --mixed-precision is for built models; a --from model keeps "
@@ -1493,18 +1685,16 @@ def main(argv):
         train_names.insert(2, "train_step_xla")
     train_names += replica_signatures(replicas)
 
+    def list_vars(archive):
+        return variable_listing(archive, model, optimizer, shadows)
+
+    if serving and serving.child:
+        serving.finish(fns, (), list_vars)
     parent = os.path.dirname(out) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
-        with Phase(f"trace and write the training SavedModel ({', '.join(train_names)})"):
-            train_archive = write_training_model(tmp, fns, train_names)
-        with Phase("write the serving graph"):
-            serving_archive = write_serving_graph(os.path.join(tmp, SERVING_DIR), fns)
-
-        listing = variable_listing(train_archive, model, optimizer, shadows)
-        write_listings(tmp, listing, serving_archive)
-
+        write_models(tmp, fns, train_names, (), list_vars, serving)
         height, width, channels = shape
         meta = dict(
             format=FORMAT,
@@ -1538,8 +1728,6 @@ def main(argv):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if cache:
-        to_cache(cache, key, out)
     progress(f"wrote {out} ({meta['params']:,} parameters) in {time.perf_counter() - start:.1f} s")
 
 

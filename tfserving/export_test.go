@@ -346,3 +346,100 @@ func TestOldLayoutModels(t *testing.T) {
 		t.Errorf("export of the run trained from it serves %v, the trained weights give %v (untrained %v)", got[fromRun], trained, untrained)
 	}
 }
+
+// The serving graph written by the exporter's forked copy (--serving-writer fork, what a model
+// larger than the tiny one gets on a machine with two or more cores) maps every model variable
+// once, and an export of the model serves its weights; when the copy fails, the exporter says
+// so and writes the serving graph itself, as well. (The checkpoint keys' order is not the same
+// from one export to the next, so the two key maps are compared by what they map.)
+func TestForkedServingGraph(t *testing.T) {
+	t.Setenv("EMOTIONS_PYTHON", testutil.Python(t))
+	work := t.TempDir()
+	export := func(name string) (string, string) {
+		t.Helper()
+		out := filepath.Join(work, name)
+		var log strings.Builder
+		args := []string{"--backbone", "tiny", "--seed", "1", "--serving-writer", "fork", "--no-cache", "--out", out}
+		if err := savedmodel.Export(args, &log); err != nil {
+			t.Fatalf("export %s: %v\n%s", name, err, log.String())
+		}
+		return out, log.String()
+	}
+	forked, log := export("forked")
+	if !strings.Contains(log, "wait for the serving graph") || strings.Contains(log, "write the serving graph") {
+		t.Fatalf("--serving-writer fork: the exporter wrote the serving graph itself:\n%s", log)
+	}
+	t.Setenv("EMOTIONS_TEST_SERVING_WRITER_FAILS", "1")
+	inline, log := export("fallback")
+	if !strings.Contains(log, "the serving graph's writer failed (exit status 3: failing as EMOTIONS_TEST_SERVING_WRITER_FAILS asks): writing it here") ||
+		!strings.Contains(log, "write the serving graph") {
+		t.Fatalf("a failed copy: want its reason and the serving graph written by the exporter:\n%s", log)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(work, ".export-*")); len(entries) > 0 {
+		t.Fatalf("left behind: %v", entries)
+	}
+	mapped := map[string]string{}
+	for _, dir := range []string{forked, inline} {
+		mapped[dir] = mappedPaths(t, dir)
+		x, n := randomImages(80*80*3, 3, 1)
+		served, err := Export(dir, filepath.Join(t.TempDir(), "base"), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, got := directPredict(t, dir, x, n), directPredict(t, served, x, n); !closeEnough(got, want, 1e-5) {
+			t.Fatalf("%s: its serving export predicts %v, the model %v", filepath.Base(dir), got, want)
+		}
+	}
+	if mapped[forked] != mapped[inline] {
+		t.Fatalf("the forked copy's key map maps %s\nthe exporter's %s", mapped[forked], mapped[inline])
+	}
+}
+
+// mappedPaths is the Keras paths of the training variables a model's serving key map points
+// at, sorted, after checking that they are model variables (not optimizer state), each once,
+// and every trainable one among them (serve needs no Dropout seed state).
+func mappedPaths(t *testing.T, dir string) string {
+	t.Helper()
+	var keyMap struct {
+		Map map[string]string `json:"map"`
+	}
+	var listing struct {
+		Variables []struct {
+			Key, Path, Role string
+			Trainable       bool
+		} `json:"variables"`
+	}
+	for name, v := range map[string]any{"serving-graph/key_map.json": &keyMap, "variables.json": &listing} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err == nil {
+			err = json.Unmarshal(b, v)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	model, trainable := map[string]string{}, map[string]bool{}
+	for _, v := range listing.Variables {
+		if v.Role == "model" {
+			model[v.Key] = v.Path
+			trainable[v.Path] = v.Trainable
+		}
+	}
+	var got []string
+	seen := map[string]bool{}
+	for serving, key := range keyMap.Map {
+		path, ok := model[key]
+		if !ok || seen[path] {
+			t.Fatalf("%s: serving key %s maps to %s: not a model variable, or mapped twice", dir, serving, key)
+		}
+		seen[path] = true
+		got = append(got, path)
+	}
+	for path, tr := range trainable {
+		if tr && !seen[path] {
+			t.Fatalf("%s: the serving key map has no key for the trainable %s", dir, path)
+		}
+	}
+	sort.Strings(got)
+	return strings.Join(got, " ")
+}
