@@ -1340,13 +1340,12 @@ class ServingWriter:
     """serving-graph/ written by a forked copy of this process while this one writes the
     training SavedModel. Both are Python tracing and serialising, one core each: written after
     the training SavedModel, the serving graph (serialising serve again and tracing a saver of
-    its own: InceptionResNetV2 ~6 s) keeps one core busy while the other idles. The fork is made
-    before TensorFlow is imported (no threads, no device state to inherit); the copy builds the
-    same model without its weights (the graph holds none), traces serve alone, and lists its
-    variables by Keras path, which serving_key_map joins with the training checkpoint's keys.
-    Whatever goes wrong in the copy, the export writes the serving graph itself, as with
-    --serving-writer inline. Costs a second process's memory (InceptionResNetV2: ~1.5 GB) for
-    the seconds it runs."""
+    its own) keeps one core busy while the other idles. The fork is made before TensorFlow is
+    imported (no threads, no device state to inherit); the copy builds the same model without
+    its weights (the graph holds none), traces serve alone, and lists its variables by Keras
+    path, which serving_key_map joins with the training checkpoint's keys. Whatever goes wrong
+    in the copy, the export writes the serving graph itself, as with --serving-writer inline.
+    It costs a second process's memory while it runs (experiments/RESULTS.md, "new-model")."""
 
     LISTING = "serving-variables.json"
 
@@ -1354,8 +1353,9 @@ class ServingWriter:
         self.work, self.pid, self.child = work, pid, pid == 0
 
     # --serving-writer auto forks for models whose serving graph takes seconds to write: the
-    # copy repeats the import of TensorFlow and the model's build (~4 s of CPU), which a small
-    # model's serving graph (the tiny backbone's: well under a second) does not repay.
+    # copy repeats the import of TensorFlow and the model's build, which a small model's
+    # serving graph does not repay on a machine whose other core has work of its own (tests).
+    # A --from model is judged by its file's size.
     FROM_FILE_BYTES = 16 << 20
 
     @classmethod
@@ -1378,7 +1378,8 @@ class ServingWriter:
 
     @classmethod
     def pays(cls, args):
-        if len(os.sched_getaffinity(0)) < 2:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if cores < 2:
             return False
         if args.from_model:
             try:
