@@ -198,9 +198,9 @@ def parse_args(argv):
                         "keras.saving.register_keras_serializable")
     p.add_argument("--serving-writer", default="auto", choices=["auto", "fork", "inline"],
                    help="who writes serving-graph/: a forked copy of this process, beside the training "
-                        "SavedModel (fork; auto: where 2 or more cores are ours and the model is larger "
-                        "than the tiny backbone), or this process after it (inline). The files are "
-                        "equivalent either way")
+                        "SavedModel (fork; auto: where 2 or more cores are ours and the model is a built "
+                        "backbone other than tiny or a --from file of 16 MB or more), or this process "
+                        "after it (inline). The files are equivalent either way")
     p.add_argument("--cache", default="", help="directory of cached exports (empty: no cache)")
     p.add_argument("--no-cache", action="store_true", help="neither use nor fill --cache")
     return p.parse_args(argv)
