@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -85,7 +86,9 @@ func TestBenchStudyFiguresWithTiming(t *testing.T) {
 	r1, r2, r3 := filepath.Join(tmp, "r1"), filepath.Join(tmp, "r2"), filepath.Join(tmp, "r3")
 	studyRound(t, r1, 420, timing, test, nil)
 	studyRound(t, r2, 430, timing, test, nil)
-	studyRound(t, r3, 500, timing, test, nil)
+	slower := maps.Clone(timing)
+	slower["train_step_s"] = 370.0 // this round's steady steps 360 s, as long as the peer's
+	studyRound(t, r3, 500, slower, test, nil)
 	m := studyFigures(t, r1, r2, r3)
 
 	near(t, m, "go_wall_s", 530)       // median of new-model 100 + train 420/430/500
@@ -102,6 +105,13 @@ func TestBenchStudyFiguresWithTiming(t *testing.T) {
 	near(t, m, "wall_ratio", 1.06)
 	near(t, m, "overhead_ratio", 1.5)
 	near(t, m, "steady_ratio", 0.944) // steady steps 340 / 360
+	runs, _ := m["steady_ratio_runs"].([]any)
+	if len(runs) != 3 || runs[0] != 0.944 || runs[1] != 0.944 || runs[2] != 1.0 {
+		t.Errorf("steady_ratio_runs = %v, want each round's Go / peer steady steps [0.944 0.944 1]", m["steady_ratio_runs"])
+	}
+	if goRuns, _ := m["go_steady_runs"].([]any); len(goRuns) != 3 || goRuns[2] != 360.0 {
+		t.Errorf("go_steady_runs = %v, want [340 340 360]", m["go_steady_runs"])
+	}
 	if m["goal_met"] != false {
 		t.Errorf("goal_met = %v, want false (wall 1.06 > 0.7, although steady 0.944 <= 1.0)", m["goal_met"])
 	}
