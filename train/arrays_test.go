@@ -86,13 +86,7 @@ func TestArrayRunResumesAsUninterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts := filepath.Join(t.TempDir(), "parts")
-	ctx, cancel := context.WithCancel(context.Background())
-	interrupt := train.StepEndFunc("interrupt", func(s train.StepLogs) error {
-		if s.Epoch == 1 && s.Step == 2 {
-			cancel()
-		}
-		return nil
-	})
+	ctx, interrupt := interruptAt(1, 2)
 	if _, err := fitArrays(t, ctx, data, model, parts, nil, train.WithCallbacks(interrupt)); !errors.Is(err, train.ErrInterrupted) {
 		t.Fatalf("want train.ErrInterrupted, got %v", err)
 	}
@@ -120,4 +114,16 @@ func TestArrayRunResumesAsUninterrupted(t *testing.T) {
 	for _, d := range example.Compare(got, want, 1e-6, 1e-6) {
 		t.Error("resumed vs uninterrupted:", d)
 	}
+}
+
+// interruptAt is a context and a callback that cancels it at the end of the step StepLogs
+// numbers epoch, step: a run stopped mid-epoch, as Ctrl-C stops one.
+func interruptAt(epoch, step int) (context.Context, train.Callback) {
+	ctx, cancel := context.WithCancel(context.Background())
+	return ctx, train.StepEndFunc("interrupt", func(s train.StepLogs) error {
+		if s.Epoch == epoch && s.Step == step {
+			cancel()
+		}
+		return nil
+	})
 }

@@ -195,13 +195,7 @@ func TestFitTrainsAnyTrainable(t *testing.T) {
 	}
 
 	run := filepath.Join(t.TempDir(), "parts")
-	ctx, cancel := context.WithCancel(context.Background())
-	stop := train.StepEndFunc("stop", func(s train.StepLogs) error {
-		if s.Epoch == 2 && s.Step == 1 {
-			cancel()
-		}
-		return nil
-	})
+	ctx, stop := interruptAt(2, 1)
 	if _, err := fitLine(t, ctx, newLineModel(), run, train.WithCallbacks(stop)); !errors.Is(err, train.ErrInterrupted) {
 		t.Fatalf("want ErrInterrupted, got %v", err)
 	}
