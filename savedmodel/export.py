@@ -1677,7 +1677,8 @@ def export(args, out, start, serving):
             copy_from_emotions_model(model, copy_src, classes)
         logits = output == "logits"
         optimizer, loss_fn = compiled_parts(model, args.learning_rate, logits)
-        optimizer.build(model.trainable_variables)  # slots must exist before tracing
+        if not (serving and serving.child):  # the serving copy traces serve alone: no slots
+            optimizer.build(model.trainable_variables)  # slots must exist before tracing
     replicas = want_replicas(args)
     local, shadows = replica_locals(model, replicas)
     fns = make_endpoints(model, optimizer, loss_fn, shape, len(classes), logits, local, shadows)
