@@ -83,7 +83,7 @@ func (m *Model) Snapshot() (*Snapshot, error) {
 // WriteOption changes how Snapshot.Write writes.
 type WriteOption func(*writeSettings)
 
-type writeSettings struct{ noSync bool }
+type writeSettings struct{ noSync, viaTensorFlow bool }
 
 // NoSync makes Write skip the fsyncs: the directory is still replaced atomically, and a
 // process killed at any moment still leaves the old or the new copy, but a power cut or a
@@ -112,6 +112,11 @@ func (s *Snapshot) Write(dir string, extra map[string][]byte, opts ...WriteOptio
 	s.plan.writeMu.Lock()
 	defer s.plan.writeMu.Unlock()
 	return s.model.writeModelDir(dir, extra, !ws.noSync, func(prefix string) error {
+		if !ws.viaTensorFlow {
+			if err := s.writeBundle(prefix); !errors.Is(err, errNotBundled) {
+				return err
+			}
+		}
 		if err := s.plan.openWriter(s.values); err != nil {
 			return err
 		}

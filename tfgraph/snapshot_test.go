@@ -1,6 +1,7 @@
 package tfgraph
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -77,5 +78,34 @@ print(len(keys), len(diff), same_graph)`, saved, snapped)
 	}
 	if d := maxDiff(after, before); d != 0 {
 		t.Fatalf("the snapshot predicts %g away from the session at the snapshot", d)
+	}
+}
+
+// Snapshot.Write's own bundle writer (direct I/O) writes the files TensorFlow's SaveV2 writes
+// for the same snapshot, byte for byte.
+func TestSnapshotBundleIsTensorFlows(t *testing.T) {
+	m := load(t, testutil.TinyModel(t))
+	snap, err := m.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	work := t.TempDir()
+	ours, theirs := filepath.Join(work, "ours"), filepath.Join(work, "theirs")
+	if err := snap.Write(ours, nil, NoSync()); err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Write(theirs, nil, NoSync(), viaTensorFlow()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"variables.data-00000-of-00001", "variables.index"} {
+		a, errA := os.ReadFile(filepath.Join(ours, "variables", name))
+		b, errB := os.ReadFile(filepath.Join(theirs, "variables", name))
+		if errA != nil || errB != nil {
+			t.Fatal(errA, errB)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: %d bytes, TensorFlow's SaveV2 wrote %d different ones", name, len(a), len(b))
+		}
 	}
 }
