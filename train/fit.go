@@ -280,6 +280,7 @@ func (f *fit) trainSteps(ctx context.Context) error {
 			return fmt.Errorf("epoch %d step %d: training source: %w", st.Epoch+1, st.Step+1, next.err)
 		}
 		b := next.b
+		f.ckpt.changed() // before the step: the snapshot goes as soon as its writes are done
 		if f.generic && st.Step == 0 {
 			// Keras' fit resets every metric at an epoch's start; mid-epoch (a resumed run)
 			// the metric state came back with the variables.
@@ -295,7 +296,6 @@ func (f *fit) trainSteps(ctx context.Context) error {
 		}
 		f.summary.Timing.TrainStepS += stepTime
 		f.summary.Timing.Steps++
-		f.ckpt.changed()
 		weightSum := b.weightSum()
 		if r, ok := f.src.(Releaser); ok {
 			r.Release(b)
