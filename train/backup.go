@@ -52,7 +52,7 @@ func newCheckpointer(m Trainable) *checkpointer { return &checkpointer{m: m} }
 // restore): the next save needs a new snapshot, and the current one is freed as soon as its
 // writes are done, by the writing goroutine if they are still running. The sooner the better:
 // while the snapshot shares a variable's buffer, the step that updates the variable first
-// copies it (650 MB for InceptionResNetV2 and its Adam slots).
+// copies it, and both copies are held at once.
 func (c *checkpointer) changed() {
 	c.fresh = false
 	if c.snap == nil {

@@ -3,11 +3,11 @@
 // and PREFIX.index (a table of the entries, sorted by key). It writes what TensorFlow's
 // BundleWriter writes for the same tensors added in the same order, byte for byte.
 //
-// It exists so that a checkpoint can be written without TensorFlow's file layer: that writes
-// through the page cache, whose copy costs the CPU as much again as the bytes are large
-// (1.2-1.6 s of kernel time for InceptionResNetV2's 650 MB on a VM's disk), taken from the
-// training steps that run beside a background checkpoint. This package writes the data file
-// with direct I/O where the file system allows it, so the bytes go to the disk by DMA.
+// It exists so that a checkpoint can be written without TensorFlow's file layer, which writes
+// through the page cache: the kernel's copy of every byte is CPU time taken from the training
+// steps that run beside a background checkpoint (experiments/RESULTS.md, bench-checkpoint).
+// This package writes the data file with direct I/O where the file system allows it, so the
+// bytes go to the disk without that copy.
 //
 // Reference: tensorflow/core/util/tensor_bundle/tensor_bundle.cc (BundleWriter) and
 // xla/tsl/lib/io/table_builder.cc, block_builder.cc, format.cc (the index table, the
