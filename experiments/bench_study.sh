@@ -8,8 +8,9 @@
 #         with the seed's callbacks, the best checkpoint evaluated on test)
 # Both: the same backbone and seed, batch 64, n // 64 steps per epoch, BENCH_EPOCHS epochs with
 # no early stop, ReduceLROnPlateau and save_best_only checkpointing as the seed. Each round runs
-# Go then the peer; figures are medians over BENCH_ROUNDS. Overhead = wall - time inside the
-# train steps (the same TensorFlow kernels on both sides).
+# both sides, Go first in odd rounds and the peer first in even ones; figures are medians over
+# BENCH_ROUNDS. Overhead = wall - time inside the train steps (the same TensorFlow kernels on
+# both sides).
 #   make bench-study                                             IRv2, 6 epochs, 2 rounds (~25 min, estimated)
 #   BENCH_BACKBONE=tiny BENCH_EPOCHS=2 BENCH_ROUNDS=1 make bench-study   quick mode (~1 min)
 #   BENCH_DROP_CACHES=1   also drop the OS page cache before each side (needs root; machine-wide)
@@ -46,14 +47,9 @@ train_help=$("$BIN" train --help 2>&1 || true)
 grep -qE -- '^[[:space:]]*--test[ ,=]' <<<"$train_help" && train_has_test=1
 ((train_has_test)) || log "emotions train has no --test yet: a separate \`emotions evaluate\` process is timed instead"
 
-loadavg_start=$(cat /proc/loadavg)
-rounds=()
-for r in $(seq "$ROUNDS"); do
-  round=$WORK/study-$r
-  rm -rf "$round"
-  mkdir -p "$round/go" "$round/peer"
-  rounds+=("$round")
-
+# go_side ROUND and peer_side ROUND: one side's whole run.
+go_side() {
+  local round=$1
   log "round $r/$ROUNDS: Go (new-model, train $EPOCHS epochs$( ((train_has_test)) && echo ' --test'))"
   drop_caches
   run_side "$round/go/new-model.log" proc --out "$round/go/new-model.proc.json" -- "$BIN" new-model \
@@ -68,13 +64,34 @@ for r in $(seq "$ROUNDS"); do
       "$BIN" evaluate --model "$round/go/run" --data "$DATA/test" --batch-size 64 --cache '' --json
   fi
   cp "$round/go/run/summary.json" "$round/go/summary.json"
+}
 
+peer_side() {
+  local round=$1
   log "round $r/$ROUNDS: Python peer (OpenCV Haar, Keras fit $EPOCHS epochs, evaluate)"
   drop_caches
   run_side "$round/peer/log" proc --out "$round/peer/proc.json" --stdout "$round/peer/stdout" -- \
     "$PY" experiments/peers/study_peer.py --data "$DATA" --out "$round/peer/run" --backbone "$BACKBONE" \
     --epochs "$EPOCHS" --batch-size 64 --seed 0 --no-early-stopping
   tail -1 "$round/peer/stdout" >"$round/peer/figures.json"
+}
+
+loadavg_start=$(cat /proc/loadavg)
+rounds=()
+for r in $(seq "$ROUNDS"); do
+  round=$WORK/study-$r
+  rm -rf "$round"
+  mkdir -p "$round/go" "$round/peer"
+  rounds+=("$round")
+  # Odd rounds run Go first, even rounds the peer first: a machine whose speed drifts during a
+  # round then favours neither side over two rounds.
+  if ((r % 2)); then
+    go_side "$round"
+    peer_side "$round"
+  else
+    peer_side "$round"
+    go_side "$round"
+  fi
 
   if [[ ${BENCH_KEEP:-0} != 1 ]]; then  # the figures stay; the GBs of weights go
     rm -rf "$round/go/model" "$round/go/run/best" "$round/go/run/last" "$round/peer/run"
