@@ -237,8 +237,8 @@ def main():
         "go_checkpoint_blocking_per_epoch_s": go[-1].get("checkpoint_blocking_per_epoch_s"),
         "peer_checkpoint_blocking_per_epoch_s": peer[-1]["checkpoint_blocking_per_epoch_s"],
         "go_wall_runs": [rounded(r["wall_s"], 1) for r in go], "peer_wall_runs": [rounded(r["wall_s"], 1) for r in peer],
-        # A round runs Go and then the peer back to back: their ratio within a round is less
-        # exposed to the machine's drift over the benchmark than the ratio of the medians.
+        # A round runs both sides back to back: their ratio within a round is less exposed to
+        # the machine's drift over the benchmark than the ratio of the medians.
         "go_steady_runs": [rounded(r.get("steady_step_s"), 2) for r in go],
         "peer_steady_runs": [rounded(r.get("steady_step_s"), 2) for r in peer],
         "steady_ratio_runs": [rounded(ratio(g.get("steady_step_s"), q.get("steady_step_s"))) for g, q in zip(go, peer)],

@@ -6,7 +6,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -38,8 +37,8 @@ func (s *Snapshot) writeBundle(prefix string) error {
 	for i, v := range s.values {
 		key := s.plan.keys[i]
 		if v.DataType() == tf.String {
-			var values [][]byte
-			if values, err = stringElements(v); err == nil {
+			var values []string
+			if values, err = Strings(v); err == nil {
 				err = w.AddStrings(key, v.Shape(), values)
 			}
 		} else {
@@ -61,29 +60,4 @@ func tensorData(t *tf.Tensor) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(C.TF_TensorData(c)), n)
-}
-
-// stringElements are a string tensor's elements in row-major order.
-func stringElements(t *tf.Tensor) ([][]byte, error) {
-	var out [][]byte
-	var walk func(v reflect.Value) error
-	walk = func(v reflect.Value) error {
-		switch v.Kind() {
-		case reflect.String:
-			out = append(out, []byte(v.String()))
-		case reflect.Slice:
-			for i := range v.Len() {
-				if err := walk(v.Index(i)); err != nil {
-					return err
-				}
-			}
-		default:
-			return fmt.Errorf("a string tensor's value is a %s", v.Type())
-		}
-		return nil
-	}
-	if err := walk(reflect.ValueOf(t.Value())); err != nil {
-		return nil, err
-	}
-	return out, nil
 }

@@ -136,17 +136,17 @@ func (w *Writer) Add(key string, dtype DataType, shape []int64, data []byte) err
 // AddStrings appends a string tensor of the given shape, its elements in row-major order, in
 // TensorFlow's layout: each length as a varint64, a masked checksum of the lengths, then the
 // bytes.
-func (w *Writer) AddStrings(key string, shape []int64, values [][]byte) error {
+func (w *Writer) AddStrings(key string, shape []int64, values []string) error {
 	e, err := w.newEntry(key, String, shape)
 	if err != nil {
 		return err
 	}
-	var lengths []byte
+	var body []byte // the lengths, their checksum, the strings
 	var crc uint32
 	var word [8]byte
 	for _, v := range values {
 		n := uint64(len(v))
-		lengths = binary.AppendUvarint(lengths, n)
+		body = binary.AppendUvarint(body, n)
 		if n <= 0xffffffff { // older checkpoints had 32-bit lengths: the checksum still does
 			binary.LittleEndian.PutUint32(word[:4], uint32(n))
 			crc = crc32.Update(crc, castagnoli, word[:4])
@@ -155,20 +155,17 @@ func (w *Writer) AddStrings(key string, shape []int64, values [][]byte) error {
 			crc = crc32.Update(crc, castagnoli, word[:])
 		}
 	}
-	binary.LittleEndian.PutUint32(word[:4], mask(crc))
-	crc = crc32.Update(crc, castagnoli, word[:4])
-	parts := append([][]byte{lengths, word[:4]}, values...)
-	size := int64(0)
-	for _, p := range parts {
-		if err := w.data.write(p); err != nil {
-			return w.fail(fmt.Errorf("tensor bundle %s: write %q: %w", w.prefix, key, err))
-		}
-		size += int64(len(p))
-	}
+	body = binary.LittleEndian.AppendUint32(body, mask(crc))
+	crc = crc32.Update(crc, castagnoli, body[len(body)-4:])
+	start := len(body)
 	for _, v := range values {
-		crc = crc32.Update(crc, castagnoli, v)
+		body = append(body, v...)
 	}
-	return w.finishEntry(key, e, size, crc)
+	crc = crc32.Update(crc, castagnoli, body[start:])
+	if err := w.data.write(body); err != nil {
+		return w.fail(fmt.Errorf("tensor bundle %s: write %q: %w", w.prefix, key, err))
+	}
+	return w.finishEntry(key, e, int64(len(body)), crc)
 }
 
 // Close finishes the data file and writes the index. It does not fsync either: the caller
@@ -209,7 +206,7 @@ func (w *Writer) writeIndex() error {
 	if err != nil {
 		return err
 	}
-	var t tableBuilder
+	t := newTableBuilder()
 	t.add("", header)
 	keys := make([]string, 0, len(w.entries))
 	for k := range w.entries {

@@ -21,7 +21,7 @@ type testTensor struct {
 	dtype   DataType
 	shape   []int64
 	raw     []byte
-	strings [][]byte
+	strings []string
 }
 
 // testTensors covers what the format distinguishes: dtypes of every element size, scalars,
@@ -53,8 +53,8 @@ func testTensors() []testTensor {
 		{key: "flags", dtype: typespb.DataType_DT_BOOL, shape: []int64{3}, raw: []byte{1, 0, 1}},
 		{key: "bytes", dtype: typespb.DataType_DT_UINT8, shape: []int64{5}, raw: random(5)},
 		{key: "zeros", dtype: typespb.DataType_DT_DOUBLE, shape: []int64{2}, raw: make([]byte, 16)},
-		{key: "_CHECKPOINTABLE_OBJECT_GRAPH", dtype: String, shape: []int64{}, strings: [][]byte{random(300)}},
-		{key: "vocabulary", dtype: String, shape: []int64{2, 2}, strings: [][]byte{[]byte("angry"), {}, []byte("happy"), []byte(strings.Repeat("x", 200))}},
+		{key: "_CHECKPOINTABLE_OBJECT_GRAPH", dtype: String, shape: []int64{}, strings: []string{string(random(300))}},
+		{key: "vocabulary", dtype: String, shape: []int64{2, 2}, strings: []string{"angry", "", "happy", strings.Repeat("x", 200)}},
 		{key: "big", dtype: typespb.DataType_DT_FLOAT, shape: []int64{9 << 18}, raw: random(9 << 20)},
 	}
 	for i := range 8000 { // an index of ~500 KB: two blocks, their separator a shortened key

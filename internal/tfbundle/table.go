@@ -78,11 +78,12 @@ type tableBuilder struct {
 	pending      blockHandle
 }
 
+func newTableBuilder() *tableBuilder {
+	return &tableBuilder{data: newBlockBuilder(restartInterval), index: newBlockBuilder(1)}
+}
+
 // add appends an entry; keys come in increasing bytewise order.
 func (t *tableBuilder) add(key string, value []byte) {
-	if t.data == nil {
-		t.data, t.index = newBlockBuilder(restartInterval), newBlockBuilder(1)
-	}
 	if t.pendingIndex {
 		t.index.add(shortestSeparator(t.lastKey, []byte(key)), t.pending.append(nil))
 		t.pendingIndex = false
@@ -115,9 +116,6 @@ func (t *tableBuilder) writeBlock(b *blockBuilder) blockHandle {
 
 // finish writes the last data block, an empty metaindex block, the index block and the footer.
 func (t *tableBuilder) finish() []byte {
-	if t.data == nil {
-		t.data, t.index = newBlockBuilder(restartInterval), newBlockBuilder(1)
-	}
 	t.flush()
 	meta := t.writeBlock(newBlockBuilder(restartInterval))
 	if t.pendingIndex {
